@@ -1,0 +1,44 @@
+# Shared target settings for glasnode's own code (never applied to third-party code).
+
+set(GLASNODE_WARNINGS
+    -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-qual -Wformat=2
+    -Wimplicit-fallthrough -Wmissing-declarations -Wnull-dereference)
+
+if(GLASNODE_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# glasnode_options(<target>): warnings (errors with GLASNODE_WERROR) and the repository root
+# as the include root, so headers are included as "storage/env.hpp", "overlay/wire/frame.hpp".
+function(glasnode_options target)
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "INTERFACE_LIBRARY")
+    target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR})
+    return()
+  endif()
+  target_compile_options(${target} PRIVATE ${GLASNODE_WARNINGS})
+  if(GLASNODE_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+endfunction()
+
+# glasnode_gtest(<name> SOURCES ... LIBS ... [LABELS ...] [TIMEOUT s])
+# One GoogleTest executable; each TEST becomes its own CTest entry.
+function(glasnode_gtest name)
+  cmake_parse_arguments(arg "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${arg_SOURCES})
+  glasnode_options(${name})
+  target_link_libraries(${name} PRIVATE ${arg_LIBS} GTest::gtest_main GTest::gmock)
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT 120)
+  endif()
+  if(NOT arg_LABELS)
+    set(arg_LABELS unit)
+  endif()
+  include(GoogleTest)
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS "${arg_LABELS}" TIMEOUT ${arg_TIMEOUT}
+    DISCOVERY_TIMEOUT 60)
+endfunction()
