@@ -2,7 +2,7 @@
 
 set(GLASNODE_WARNINGS
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-qual -Wformat=2
-    -Wimplicit-fallthrough -Wmissing-declarations -Wnull-dereference)
+    -Wimplicit-fallthrough -Wmissing-declarations)
 
 if(GLASNODE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)

@@ -20,6 +20,13 @@
 //   implicit 64-bit counter as nonce: a replayed, reordered, dropped, truncated or altered
 //   frame fails authentication.
 //
+// Exact encoding (overlay/wire/core_messages.hpp for hello and auth):
+//   th = BLAKE2b-256("glasnode/channel/v1/transcript" || le32(len) || initiator hello payload
+//        || le32(len) || responder hello payload)
+//   auth signs "glasnode/channel/v1/auth" || role byte (1 initiator, 2 responder) || th
+//   AEAD nonce = 4 zero bytes || le64(counter); each direction counts from 0 (auth is frame 0)
+//   and no associated data is used.
+//
 // Errors: any violation (malformed or oversized frame, unknown version, wrong message type,
 // key mismatch with expect_peer(), bad signature, failed decryption, a replayed handshake)
 // moves the channel to failed(); failure() gives a reason fit for a log line; every later
@@ -65,7 +72,12 @@ public:
     // Must be called before the peer's hello is received.
     void expect_peer(const public_key& key);
 
-    // Bytes read from the transport, any split. Errors fail the channel (see above).
+    // Bytes read from the transport, any split. Errors fail the channel (see above), with one
+    // exception: while max_pending_messages messages wait for next_message(), receive()
+    // returns errc::busy WITHOUT failing and without consuming any of `in` (back-pressure:
+    // drain, then offer the same bytes again). Tell the two apart with failed(); a peer's
+    // error message during the handshake can fail the channel with errc::busy too. One call
+    // consumes all of `in`, so pending may exceed the bound by the frames in that one call.
     status receive(byte_view in);
 
     // Encrypts one application message (typically an encoded wire message) into the output.

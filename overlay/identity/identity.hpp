@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -28,6 +29,13 @@ bool verify(const public_key& key, byte_view message, const signature& sig) noex
 
 // The printable node id: lower-case hex of the public key.
 std::string node_id_string(const public_key& key);
+// The first 8 bytes of the node id in hex: enough to tell peers apart in a log line.
+std::string short_id(const public_key& key);
+
+// Key file format, version 1 (58 bytes): magic "glasnode", format version (1 byte),
+// key type (1 byte, 1 = ed25519 seed), the 32-byte seed, then the first 16 bytes of
+// BLAKE2b-256 over everything before it, so damage and foreign files are detected.
+inline constexpr std::size_t key_file_size = 58;
 
 class identity {
 public:
@@ -36,10 +44,13 @@ public:
     static identity generate(random_source& rng);
 
     // Loads <dir>/node.key. errc::not_found if absent; errc::corrupt if it is not a key file;
-    // errc::invalid_argument if its mode lets group or others read it.
+    // errc::invalid_argument if its mode lets group or others read it (or write it: any
+    // group/other permission bit is refused); errc::unsupported_version for a key file
+    // written by a newer format; errc::io_error if the OS refuses.
     static result<identity> load(const std::filesystem::path& dir);
     // Loads the key, or creates <dir> (0700) and a new key (0600, written atomically: temp
-    // file, fsync, rename) when there is none.
+    // file, fsync, rename) when there is none. An existing <dir> keeps its mode. If another
+    // process creates the key at the same time, both end up with the same (first) key.
     static result<identity> load_or_create(const std::filesystem::path& dir, random_source& rng);
 
     identity(const identity&) = default;
@@ -48,6 +59,9 @@ public:
 
     const public_key& key() const noexcept { return m_pk; }
     signature sign(byte_view message) const;
+    // The 32-byte seed, for libraries that derive the same key pair from it (libtorrent's
+    // BEP 44 signer). Secret: never log it; wipe copies with sodium_memzero.
+    key_seed seed() const;
 
 private:
     identity() = default;

@@ -28,6 +28,11 @@ inline constexpr std::size_t frame_header_size = 4;
 // limit; a payload over 4 GiB - 1 is a programming error (asserted).
 void append_frame(bytes& out, byte_view payload);
 
+// Appends the header of a frame of `payload_size` bytes and grows `out` by that many bytes,
+// for callers that write the payload in place (the secure channel encrypts into it). Returns
+// the offset of the payload in `out`. Same size rule as append_frame.
+std::size_t begin_frame(bytes& out, std::size_t payload_size);
+
 class frame_decoder {
 public:
     explicit frame_decoder(std::size_t max_payload);

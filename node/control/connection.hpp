@@ -1,0 +1,91 @@
+// One control-channel connection: a TCP socket driven by the sans-IO secure_channel core.
+//
+// Used by one coroutine at a time (request/response): handshake(), then receive()/send()
+// alternately. Every operation has a deadline; when it passes, the socket is cancelled and the
+// operation returns errc::timeout. After any error the connection is finished: the caller
+// logs the reason and drops it (close() is idempotent).
+//
+// Lifetime: always held by std::shared_ptr (timers keep it alive while armed). Not copyable
+// or movable. The identity and random source must outlive it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "node/asio.hpp"
+#include "overlay/channel/secure_channel.hpp"
+#include "overlay/identity/identity.hpp"
+#include "storage/result.hpp"
+
+namespace glasnode::node {
+
+struct connection_options {
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds handshake_timeout{5000};
+    std::chrono::milliseconds write_timeout{10000};
+    overlay::channel_limits limits{};
+};
+
+class control_connection : public std::enable_shared_from_this<control_connection> {
+public:
+    static std::shared_ptr<control_connection> create(tcp::socket socket, overlay::channel_role role,
+                                                      const overlay::identity& self,
+                                                      random_source& rng,
+                                                      connection_options options = {});
+    control_connection(const control_connection&) = delete;
+    control_connection& operator=(const control_connection&) = delete;
+    ~control_connection();
+
+    // Initiator side: refuse a peer presenting any other key.
+    void expect_peer(const overlay::public_key& key) { m_channel.expect_peer(key); }
+
+    asio::awaitable<status> connect(const tcp::endpoint& to);
+    asio::awaitable<status> handshake();
+    // The next application message, waiting at most `timeout` for it.
+    asio::awaitable<result<bytes>> receive(std::chrono::milliseconds timeout);
+    asio::awaitable<status> send(byte_view message);
+    void close() noexcept;
+
+    bool established() const noexcept { return m_channel.established(); }
+    // The key the peer authenticated with; kept after the channel fails, for the log line.
+    const std::optional<overlay::public_key>& authenticated_peer() const noexcept { return m_peer; }
+    // Only after a successful handshake.
+    const overlay::public_key& peer() const { return *m_peer; }
+    // "127.0.0.1:9773", or "?" once the socket is gone.
+    const std::string& remote() const noexcept { return m_remote; }
+
+private:
+    control_connection(tcp::socket socket, overlay::channel_role role,
+                       const overlay::identity& self, random_source& rng,
+                       connection_options options);
+
+    void arm(std::chrono::milliseconds timeout);
+    void disarm();
+    using clock = std::chrono::steady_clock;
+    asio::awaitable<status> read_more(clock::time_point deadline);
+    asio::awaitable<status> flush();
+    error io_failure(const boost::system::error_code& ec, std::string_view what) const;
+
+    tcp::socket m_socket;
+    asio::steady_timer m_timer;
+    std::uint64_t m_generation = 0; // invalidates a watchdog that fired late
+    bool m_timed_out = false;
+    connection_options m_options;
+    overlay::secure_channel m_channel;
+    std::string m_remote = "?";
+    std::optional<overlay::public_key> m_peer;
+    std::array<std::uint8_t, 16 * 1024> m_buffer{};
+};
+
+// Dials `to`, completes the handshake (checking the peer key when given) and returns the
+// established connection.
+asio::awaitable<result<std::shared_ptr<control_connection>>>
+dial_control(asio::any_io_executor ex, tcp::endpoint to, const overlay::identity& self,
+             random_source& rng, const overlay::public_key* expected_peer = nullptr,
+             connection_options options = {});
+
+} // namespace glasnode::node

@@ -1,0 +1,50 @@
+#include "node/control/dispatcher.hpp"
+
+namespace glasnode::node {
+namespace {
+
+wire::wire_error to_wire(errc code) {
+    switch (code) {
+    case errc::unsupported_version: return wire::wire_error::unsupported_version;
+    case errc::limit_exceeded: return wire::wire_error::limit_exceeded;
+    case errc::busy: return wire::wire_error::busy;
+    default: return wire::wire_error::protocol;
+    }
+}
+
+} // namespace
+
+dispatcher::dispatcher() {
+    auto st = wire::add_core_messages(m_registry);
+    (void)st;
+}
+
+asio::awaitable<void> dispatcher::send_error(control_connection& conn, wire::wire_error code,
+                                             std::string reason) {
+    wire::error_message e;
+    e.code = static_cast<std::uint16_t>(code);
+    e.reason = std::move(reason);
+    auto st = co_await conn.send(wire::encode_message(e));
+    (void)st;
+}
+
+asio::awaitable<status> dispatcher::operator()(control_connection& conn, bytes message) const {
+    auto env = wire::decode_envelope(message, m_registry);
+    if (!env) {
+        co_await send_error(conn, to_wire(env.err().code), env.err().reason);
+        co_return env.err();
+    }
+    auto it = m_handlers.find(env->type());
+    if (it == m_handlers.end()) {
+        // Known to the wire layer (e.g. a handshake type) but not served here.
+        const std::string reason =
+            "unexpected message " + std::string(m_registry.name(env->type()));
+        co_await send_error(conn, wire::wire_error::protocol, reason);
+        co_return make_error(errc::protocol_error, reason);
+    }
+    auto st = co_await it->second(conn, *env);
+    if (!st) co_await send_error(conn, to_wire(st.err().code), st.err().reason);
+    co_return st;
+}
+
+} // namespace glasnode::node

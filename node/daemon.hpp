@@ -1,0 +1,37 @@
+// The node daemon: wires identity, storage and the network services onto one io_context.
+//
+// start() binds every listener (so a taken port fails at once, with the port named) and
+// returns; the caller runs io() until stop(). Not copyable or movable.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "node/settings.hpp"
+#include "overlay/identity/identity.hpp"
+#include "storage/result.hpp"
+
+namespace glasnode::node {
+
+class daemon {
+public:
+    daemon(settings s, overlay::identity id);
+    ~daemon();
+    daemon(const daemon&) = delete;
+    daemon& operator=(const daemon&) = delete;
+
+    status start();
+    // Stops accepting, closes connections; io() then runs out of work and returns.
+    void stop();
+    boost::asio::io_context& io();
+    // "glasnode ready control=ADDR:PORT ... id=HEX": printed once every listener is bound.
+    std::string ready_line() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> m;
+};
+
+} // namespace glasnode::node

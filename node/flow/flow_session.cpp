@@ -1,0 +1,744 @@
+#include "node/flow/flow_session.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <sodium.h>
+
+namespace glasnode::node::detail {
+
+namespace diff = proto::diff;
+using namespace std::chrono_literals;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t leecher_read_size = 1024 * 1024;
+constexpr std::size_t seeder_read_size = 64 * 1024;
+constexpr std::size_t max_queued_requests = 4096;
+constexpr std::uint32_t min_pipeline = 16;   // blocks
+constexpr std::uint32_t max_pipeline = 1024; // 16 MiB in flight
+constexpr std::size_t max_samples = 100'000;
+constexpr double min_low_water = 32 * 1024;
+constexpr double max_low_water = 512 * 1024;
+constexpr std::size_t max_capture = 16 * 1024 * 1024;
+constexpr std::uint32_t blocks_per_piece = torrent_piece_length / diff::block_size;
+
+bool is_reset(const error_code& ec) {
+    return ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe;
+}
+
+std::array<std::uint8_t, 32> derive_key(std::string_view label, std::uint64_t seed) {
+    std::uint8_t in[64];
+    const std::size_t n = std::min(label.size(), sizeof in - 8);
+    std::memcpy(in, label.data(), n);
+    for (int i = 0; i < 8; ++i)
+        in[n + i] = static_cast<std::uint8_t>(seed >> (8 * i));
+    std::array<std::uint8_t, 32> key{};
+    crypto_generichash(key.data(), key.size(), in, n + 8, nullptr, 0);
+    return key;
+}
+
+} // namespace
+
+bytes make_payload(std::uint64_t seed, diff::flow_kind kind) {
+    if (sodium_init() < 0)
+        std::terminate();
+    const auto key = derive_key("glasnode/flow/payload/v1", seed);
+    bytes payload(payload_buffer_size);
+    randombytes_buf_deterministic(payload.data(), payload.size(), key.data());
+    diff::apply_mask(payload, kind);
+    return payload;
+}
+
+diff::peer_id_t make_flow_peer_id(std::uint64_t seed, flow_role role) {
+    const auto key = derive_key(role == flow_role::seed ? "glasnode/flow/peer-id/seed/v1"
+                                                        : "glasnode/flow/peer-id/leech/v1",
+                                seed);
+    return diff::make_peer_id(std::span<const std::uint8_t, 12>(key.data(), 12));
+}
+
+std::shared_ptr<flow_session> flow_session::create(asio::any_io_executor executor) {
+    return create(tcp::socket(executor));
+}
+
+std::shared_ptr<flow_session> flow_session::create(tcp::socket socket) {
+    return std::shared_ptr<flow_session>(new flow_session(std::move(socket)));
+}
+
+flow_session::flow_session(tcp::socket socket)
+    : m_socket(std::move(socket)), m_watch(m_socket.get_executor()),
+      m_wake(m_socket.get_executor()), m_writer_done(m_socket.get_executor()) {
+    m_wake.expires_at(clock::time_point::max());
+    m_writer_done.expires_at(clock::time_point::max());
+    error_code ec;
+    if (m_socket.is_open())
+        m_remote = m_socket.remote_endpoint(ec);
+}
+
+// ---- deadlines ----
+
+void flow_session::start_watchdog() {
+    if (m_watchdog_running)
+        return;
+    m_watchdog_running = true;
+    asio::co_spawn(
+        m_socket.get_executor(), watchdog(),
+        [self = shared_from_this()](std::exception_ptr) { self->m_watchdog_running = false; });
+}
+
+void flow_session::poke_watchdog() noexcept {
+    m_watch.cancel();
+}
+
+void flow_session::enter(phase p, clock::time_point deadline) noexcept {
+    m_phase = p;
+    m_phase_deadline = deadline;
+    poke_watchdog();
+}
+
+asio::awaitable<void> flow_session::watchdog() {
+    while (m_phase != phase::done) {
+        const auto now = clock::now();
+        clock::time_point next = clock::time_point::max();
+        switch (m_phase) {
+        case phase::connecting:
+        case phase::handshaking:
+        case phase::setup:
+            if (now >= m_phase_deadline) {
+                if (m_phase == phase::connecting)
+                    fail(flow_end::connect_timeout, "no connection within connect_timeout");
+                else if (m_phase == phase::handshaking)
+                    fail(flow_end::handshake_failed, "no handshake within handshake_timeout");
+                else
+                    fail(flow_end::handshake_failed,
+                         "bitfield/interested/unchoke not exchanged within handshake_timeout");
+                m_phase_deadline = clock::time_point::max();
+            } else {
+                next = m_phase_deadline;
+            }
+            break;
+        case phase::transfer:
+            if (m_params.role == flow_role::leech && now >= m_window_end) {
+                leecher_finish(now);
+            } else if (m_params.role == flow_role::seed && now >= m_seed_hard_end) {
+                seeder_finish(now, "peer kept requesting past duration + drain_timeout");
+            } else {
+                next = m_params.role == flow_role::leech ? m_window_end : m_seed_hard_end;
+            }
+            break;
+        case phase::draining:
+            if (now >= m_drain_deadline) {
+                if (!m_end)
+                    set_end(flow_end::completed, "peer did not close within drain_timeout");
+                m_abort = true;
+                error_code ec;
+                m_socket.cancel(ec);
+                notify_writer();
+                m_drain_deadline = clock::time_point::max();
+            } else {
+                next = m_drain_deadline;
+            }
+            break;
+        default:
+            break;
+        }
+        if ((m_phase == phase::transfer || m_phase == phase::draining) && !m_abort) {
+            const auto stall_at = m_last_progress + m_params.stall_timeout;
+            if (now >= stall_at)
+                fail(flow_end::stalled, "no byte moved for stall_timeout (" +
+                                            std::to_string(m_params.stall_timeout.count()) +
+                                            " ms)");
+            else
+                next = std::min(next, stall_at);
+        }
+        if (m_phase == phase::done)
+            break;
+        m_watch.expires_at(next);
+        error_code ec;
+        co_await m_watch.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+// ---- outcome ----
+
+void flow_session::init_report(const flow_params& params) {
+    m_params = params;
+    m_report.kind = params.kind;
+    m_report.role = params.role;
+    m_report.remote = m_remote;
+    m_params.capture_bytes = std::min(params.capture_bytes, max_capture);
+    if (m_params.stall_timeout <= 0ms)
+        m_params.stall_timeout = 1ms;
+}
+
+void flow_session::set_end(flow_end end, std::string detail) {
+    // A RST can surface as EOF first: when a pending write consumes the socket error, the
+    // following read sees only the shut-down receive side. The reset is the better account.
+    const bool reset_explains_more = end == flow_end::reset_received &&
+                                     (m_end == flow_end::eof_early || m_end == flow_end::completed);
+    if (m_end && !reset_explains_more)
+        return;
+    m_end = end;
+    m_report.detail = std::move(detail);
+}
+
+void flow_session::fail(flow_end end, std::string detail) {
+    set_end(end, std::move(detail));
+    m_abort = true;
+    error_code ec;
+    m_socket.cancel(ec);
+    notify_writer();
+}
+
+void flow_session::note_io_error(const error_code& ec, std::string_view what) {
+    if (ec == asio::error::operation_aborted && m_abort)
+        return; // already explained
+    if (is_reset(ec)) {
+        ++m_report.resets_received;
+        fail(flow_end::reset_received, std::string{what} + ": " + ec.message());
+        return;
+    }
+    fail(flow_end::error, std::string{what} + ": " + ec.message());
+}
+
+void flow_session::abort(std::string reason) noexcept {
+    fail(flow_end::error, std::move(reason));
+    error_code ec;
+    m_socket.close(ec);
+}
+
+void flow_session::close_unused() noexcept {
+    m_phase = phase::done;
+    poke_watchdog();
+    error_code ec;
+    m_socket.close(ec);
+}
+
+// ---- capture (tests) ----
+
+void flow_session::capture(bytes& into, const std::uint8_t* data, std::size_t n) {
+    if (into.size() >= m_params.capture_bytes)
+        return;
+    const std::size_t take = std::min(n, m_params.capture_bytes - into.size());
+    into.insert(into.end(), data, data + take);
+}
+
+void flow_session::capture_sent(const std::vector<asio::const_buffer>& bufs, std::size_t n) {
+    for (const auto& b : bufs) {
+        if (n == 0 || m_report.captured_sent.size() >= m_params.capture_bytes)
+            return;
+        const std::size_t take = std::min(n, b.size());
+        capture(m_report.captured_sent, static_cast<const std::uint8_t*>(b.data()), take);
+        n -= take;
+    }
+}
+
+// ---- agent ----
+
+asio::awaitable<flow_report> flow_session::run_agent(tcp::endpoint provider, flow_params params) {
+    init_report(params);
+    m_remote = provider;
+    m_report.remote = provider;
+    if (params.role == flow_role::seed)
+        m_payload = make_payload(params.seed, params.kind);
+    start_watchdog();
+
+    error_code ec;
+    m_socket.open(provider.protocol(), ec);
+    if (ec) {
+        set_end(flow_end::error, "socket: " + ec.message());
+        co_await finish();
+        co_return m_report;
+    }
+    if (!params.congestion_control.empty()) {
+        if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
+            !st) {
+            set_end(flow_end::error, st.err().describe());
+            co_await finish();
+            co_return m_report;
+        }
+    }
+
+    const auto connect_start = clock::now();
+    enter(phase::connecting, connect_start + params.connect_timeout);
+    co_await m_socket.async_connect(provider, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+        if (!m_abort)
+            set_end(flow_end::connect_failed, "connect: " + ec.message());
+        co_await finish();
+        co_return m_report;
+    }
+    m_report.connect_time =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - connect_start);
+
+    enter(phase::handshaking, clock::now() + params.handshake_timeout);
+    diff::handshake ours;
+    ours.reserved = diff::client_reserved_bytes();
+    ours.info_hash = params.info_hash;
+    ours.peer_id = make_flow_peer_id(params.seed, params.role);
+    const auto hs = diff::encode_handshake(ours, params.kind);
+    const std::size_t sent = co_await asio::async_write(
+        m_socket, asio::buffer(hs), asio::redirect_error(asio::use_awaitable, ec));
+    m_report.bytes_sent += sent;
+    capture(m_report.captured_sent, hs.data(), sent);
+    if (ec) {
+        note_io_error(ec, "sending handshake");
+        co_await finish();
+        co_return m_report;
+    }
+
+    diff::handshake_bytes theirs{};
+    const std::size_t got = co_await asio::async_read(
+        m_socket, asio::buffer(theirs), asio::redirect_error(asio::use_awaitable, ec));
+    m_report.bytes_received += got;
+    capture(m_report.captured_received, theirs.data(), got);
+    if (ec) {
+        if (ec == asio::error::eof)
+            set_end(flow_end::refused,
+                    "provider closed before answering the handshake (token refused?)");
+        else
+            note_io_error(ec, "reading handshake");
+        co_await finish();
+        co_return m_report;
+    }
+    auto peer = diff::decode_handshake(theirs, params.kind);
+    if (!peer) {
+        set_end(flow_end::handshake_failed, peer.err().describe());
+    } else if (peer->info_hash != params.info_hash) {
+        set_end(flow_end::handshake_failed, "provider answered with another info-hash");
+    } else {
+        co_await transfer();
+    }
+    co_await finish();
+    co_return m_report;
+}
+
+// ---- provider ----
+
+asio::awaitable<result<diff::classified_handshake>>
+flow_session::read_peer_handshake(std::chrono::milliseconds timeout) {
+    start_watchdog();
+    enter(phase::handshaking, clock::now() + timeout);
+    error_code ec;
+    const std::size_t got = co_await asio::async_read(
+        m_socket, asio::buffer(m_peer_hs), asio::redirect_error(asio::use_awaitable, ec));
+    m_report.bytes_received += got;
+    m_phase = phase::idle; // no deadline while the validator decides
+    if (ec) {
+        const std::string n = std::to_string(got);
+        if (m_end == flow_end::handshake_failed)
+            co_return make_error(errc::timeout, "no handshake within " +
+                                                    std::to_string(timeout.count()) + " ms (" + n +
+                                                    " of 68 bytes)");
+        if (m_abort)
+            co_return make_error(errc::closed, m_report.detail);
+        if (ec == asio::error::eof || is_reset(ec))
+            co_return make_error(errc::closed,
+                                 "peer closed after " + n + " of 68 bytes (" + ec.message() + ")");
+        co_return make_error(errc::io_error, "reading handshake: " + ec.message());
+    }
+    co_return diff::classify_handshake(m_peer_hs);
+}
+
+asio::awaitable<flow_report> flow_session::run_provider(flow_params params) {
+    // What the peer sent decides kind and info-hash; the validator decided the rest.
+    const auto peer = diff::classify_handshake(m_peer_hs);
+    if (peer) {
+        params.kind = peer->kind;
+        params.info_hash = peer->hs.info_hash;
+    }
+    init_report(params);
+    capture(m_report.captured_received, m_peer_hs.data(), m_peer_hs.size());
+    if (params.role == flow_role::seed)
+        m_payload = make_payload(params.seed, params.kind);
+    start_watchdog();
+
+    if (!params.congestion_control.empty()) {
+        if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
+            !st) {
+            set_end(flow_end::error, st.err().describe());
+            co_await finish();
+            co_return m_report;
+        }
+    }
+    diff::handshake ours;
+    ours.reserved = diff::client_reserved_bytes();
+    ours.info_hash = params.info_hash;
+    ours.peer_id = make_flow_peer_id(params.seed, params.role);
+    const auto hs = diff::encode_handshake(ours, params.kind);
+    m_out.assign(hs.begin(), hs.end()); // sent by the writer, ahead of the first message
+    co_await transfer();
+    co_await finish();
+    co_return m_report;
+}
+
+// ---- the flow proper ----
+
+asio::awaitable<void> flow_session::transfer() {
+    error_code ec;
+    m_socket.set_option(tcp::no_delay(true), ec);
+    m_last_progress = clock::now();
+    enter(phase::setup, m_last_progress + m_params.handshake_timeout);
+    m_parser.emplace(m_params.kind, false);
+    m_read_buf.resize(m_params.role == flow_role::leech ? leecher_read_size : seeder_read_size);
+    if (m_params.role == flow_role::seed) {
+        const bytes bits((torrent_pieces + 7) / 8, 0xff);
+        diff::append_bitfield(m_out, bits, m_params.kind);
+    }
+
+    m_writer_running = true;
+    asio::co_spawn(m_socket.get_executor(), writer(),
+                   [self = shared_from_this()](std::exception_ptr e) {
+                       if (e)
+                           self->fail(flow_end::error, "writer failed");
+                       self->m_writer_running = false;
+                       self->m_writer_done.cancel();
+                   });
+
+    while (!m_abort) {
+        const std::size_t n = co_await m_socket.async_read_some(
+            asio::buffer(m_read_buf), asio::redirect_error(asio::use_awaitable, ec));
+        const auto now = clock::now();
+        if (n > 0)
+            on_read(n, now);
+        if (ec) {
+            if (ec == asio::error::eof)
+                on_eof(now);
+            else
+                note_io_error(ec, "read");
+            break;
+        }
+    }
+}
+
+void flow_session::on_read(std::size_t n, clock::time_point now) {
+    m_last_progress = now;
+    m_report.bytes_received += n;
+    capture(m_report.captured_received, m_read_buf.data(), n);
+    if (m_params.role == flow_role::leech && m_window_start != clock::time_point{} &&
+        now < m_window_end) {
+        const auto since =
+            std::chrono::duration_cast<std::chrono::microseconds>(now - m_window_start);
+        std::size_t idx = static_cast<std::size_t>(since / m_interval);
+        if (idx >= m_report.samples.size())
+            idx = m_report.samples.size() - 1;
+        m_report.samples[idx] += n;
+        m_report.window_bytes += n;
+        if (idx != m_sample_index) {
+            update_pipeline_target(m_report.samples[m_sample_index]);
+            m_sample_index = idx;
+        }
+    }
+    m_events.clear();
+    const auto st = m_parser->feed(byte_view(m_read_buf.data(), n), m_events);
+    handle_events(now);
+    if (!st) {
+        fail(m_phase == phase::setup ? flow_end::handshake_failed : flow_end::error,
+             "peer broke the protocol: " + st.err().describe());
+        return;
+    }
+    if (m_params.role == flow_role::leech) {
+        m_report.payload_bytes = m_parser->payload_bytes();
+        if (!m_finishing && now >= m_window_end)
+            leecher_finish(now);
+        else
+            top_up_requests();
+    }
+}
+
+void flow_session::handle_events(clock::time_point now) {
+    bool wake = false;
+    for (const auto& e : m_events) {
+        if (m_abort)
+            return;
+        if (m_params.role == flow_role::leech) {
+            switch (e.type) {
+            case diff::message_type::bitfield:
+                if (!m_sent_interested) {
+                    m_sent_interested = true;
+                    diff::append_simple(m_out, diff::message_id::interested, m_params.kind);
+                    wake = true;
+                }
+                break;
+            case diff::message_type::unchoke:
+                m_unchoked = true;
+                if (m_phase == phase::setup)
+                    start_window(now);
+                break;
+            case diff::message_type::choke:
+                // BEP 3: a choke discards every outstanding request.
+                m_unchoked = false;
+                m_outstanding = 0;
+                break;
+            case diff::message_type::piece:
+                if (m_outstanding > 0)
+                    --m_outstanding;
+                break;
+            default:
+                break;
+            }
+        } else {
+            switch (e.type) {
+            case diff::message_type::interested:
+                if (!m_peer_interested) {
+                    m_peer_interested = true;
+                    diff::append_simple(m_out, diff::message_id::unchoke, m_params.kind);
+                    m_seed_start = now;
+                    m_seed_hard_end =
+                        now + m_params.duration + m_params.drain_timeout + m_params.duration / 10;
+                    enter(phase::transfer, clock::time_point::max());
+                    wake = true;
+                }
+                break;
+            case diff::message_type::request: {
+                if (!m_peer_interested || m_stop_serving)
+                    break;
+                const bool valid =
+                    e.index < torrent_pieces && e.length > 0 && e.length <= diff::block_size &&
+                    e.begin % diff::block_size == 0 && e.begin + e.length <= torrent_piece_length;
+                if (!valid) {
+                    fail(flow_end::error, "peer requested an invalid block");
+                    return;
+                }
+                if (m_requests.size() >= max_queued_requests) {
+                    fail(flow_end::error, "peer exceeded " + std::to_string(max_queued_requests) +
+                                              " queued requests");
+                    return;
+                }
+                m_requests.push_back({e.index, e.begin, e.length});
+                wake = true;
+                break;
+            }
+            case diff::message_type::cancel: {
+                const auto it =
+                    std::find_if(m_requests.begin(), m_requests.end(), [&](const auto& r) {
+                        return r.index == e.index && r.begin == e.begin && r.length == e.length;
+                    });
+                if (it != m_requests.end())
+                    m_requests.erase(it);
+                break;
+            }
+            default:
+                break;
+            }
+        }
+    }
+    if (wake)
+        notify_writer();
+}
+
+void flow_session::start_window(clock::time_point now) {
+    const auto tcp = read_tcp_stats(m_socket.native_handle());
+    std::chrono::microseconds min_rtt{tcp.min_rtt_us};
+    if (min_rtt.count() == 0)
+        min_rtt = m_report.connect_time;
+    const auto duration = std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration);
+    auto interval =
+        m_params.sample_interval.count() > 0 ? m_params.sample_interval : duration / 100;
+    interval = std::max({interval, 10 * min_rtt, std::chrono::microseconds{1000}});
+    std::size_t count = static_cast<std::size_t>((duration + interval - 1us) / interval);
+    count = std::clamp<std::size_t>(count, 1, max_samples);
+    m_interval = interval;
+    m_report.sample_interval = interval;
+    m_report.samples.assign(count, 0);
+    m_window_start = now;
+    m_window_end = now + m_params.duration;
+    m_sample_index = 0;
+    enter(phase::transfer, clock::time_point::max());
+}
+
+void flow_session::update_pipeline_target(std::uint64_t last) {
+    // Keep rate x (2 srtt + 20 ms) in flight: enough for the bandwidth-delay product with
+    // margin for scheduling jitter, small enough that the graceful end drains in about that
+    // time even on a throttled path.
+    const double rate =
+        static_cast<double>(last) / std::chrono::duration<double>(m_interval).count();
+    const auto tcp = read_tcp_stats(m_socket.native_handle());
+    const double horizon = 2e-6 * tcp.rtt_us + 0.020;
+    const double blocks = rate * horizon / static_cast<double>(diff::block_size);
+    m_target = static_cast<std::uint32_t>(
+        std::clamp(blocks, static_cast<double>(min_pipeline), static_cast<double>(max_pipeline)));
+    set_receive_low_water(rate);
+}
+
+void flow_session::set_receive_low_water(double rate) {
+    // At high rates, waking the leecher for every few KiB costs more CPU than the copy itself.
+    // SO_RCVLOWAT makes each wake-up carry a large read. It stays a small fraction of a sample
+    // interval (so samples keep their resolution) and of the data in flight (so the bytes that
+    // are still coming always reach it: a low-water mark above them would never be met).
+    double lowat = std::min(rate * std::chrono::duration<double>(m_interval).count() / 16,
+                            static_cast<double>(m_target) * diff::block_size / 4);
+    lowat = std::min(lowat, static_cast<double>(max_low_water));
+    const int value = m_finishing || lowat < min_low_water ? 1 : static_cast<int>(lowat);
+    if (value == m_low_water)
+        return;
+    error_code ec;
+    m_socket.set_option(asio::socket_base::receive_low_watermark(value), ec);
+    if (!ec)
+        m_low_water = value;
+}
+
+void flow_session::top_up_requests() {
+    // Requests go out in batches of a quarter of the pipeline: one small write per few MiB
+    // received instead of one per read, which would wake the seeder for every 17-byte message.
+    const std::uint32_t batch = std::max<std::uint32_t>(1, m_target / 4);
+    if (m_finishing || !m_unchoked || m_abort || m_outstanding + batch > m_target)
+        return;
+    const std::uint32_t add = m_target - m_outstanding;
+    const std::size_t at = m_out.size();
+    m_out.resize(at + add * diff::request_message_size);
+    for (std::uint32_t i = 0; i < add; ++i) {
+        const std::uint64_t block = m_next_block++;
+        const auto index = static_cast<std::uint32_t>((block / blocks_per_piece) % torrent_pieces);
+        const auto begin =
+            static_cast<std::uint32_t>((block % blocks_per_piece) * diff::block_size);
+        diff::write_request(
+            std::span<std::uint8_t, diff::request_message_size>(
+                m_out.data() + at + i * diff::request_message_size, diff::request_message_size),
+            index, begin, diff::block_size, m_params.kind);
+    }
+    m_outstanding += add;
+    notify_writer();
+}
+
+void flow_session::leecher_finish(clock::time_point now) {
+    if (m_finishing)
+        return;
+    m_finishing = true;
+    m_out.clear(); // requests not yet sent are simply never made
+    set_receive_low_water(0);
+    m_drain_deadline = now + m_params.drain_timeout;
+    enter(phase::draining, clock::time_point::max());
+    notify_writer();
+}
+
+void flow_session::seeder_finish(clock::time_point now, std::string detail) {
+    if (m_stop_serving)
+        return;
+    m_stop_serving = true;
+    m_requests.clear();
+    if (!detail.empty())
+        set_end(flow_end::error, std::move(detail));
+    m_drain_deadline = now + m_params.drain_timeout;
+    enter(phase::draining, clock::time_point::max());
+    notify_writer();
+}
+
+void flow_session::on_eof(clock::time_point now) {
+    if (m_params.role == flow_role::leech) {
+        if (m_finishing)
+            set_end(flow_end::completed, "");
+        else
+            set_end(flow_end::eof_early, m_phase == phase::setup ? "peer closed before unchoke"
+                                                                 : "peer closed mid-flow");
+        return;
+    }
+    // The leecher's EOF is how a seeder learns the window is over.
+    if (!m_peer_interested || now < m_seed_start + m_params.duration - m_params.duration / 10)
+        set_end(flow_end::eof_early, m_peer_interested ? "peer closed before the duration"
+                                                       : "peer closed before interested");
+    else
+        set_end(flow_end::completed, "");
+    seeder_finish(now, "");
+}
+
+void flow_session::notify_writer() noexcept {
+    m_wake.cancel();
+}
+
+asio::awaitable<void> flow_session::writer() {
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(64);
+    error_code ec;
+    for (;;) {
+        const bool serve =
+            m_params.role == flow_role::seed && !m_stop_serving && !m_requests.empty();
+        const bool done = m_params.role == flow_role::seed ? m_stop_serving : m_finishing;
+        if (m_abort)
+            co_return;
+        if (m_out.empty() && !serve) {
+            if (done)
+                break;
+            co_await m_wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            continue;
+        }
+        bufs.clear();
+        std::uint64_t payload = 0;
+        if (!m_out.empty()) {
+            m_writing.swap(m_out);
+            m_out.clear();
+            bufs.push_back(asio::buffer(m_writing));
+        }
+        for (std::size_t i = 0; serve && i < m_headers.size() && !m_requests.empty(); ++i) {
+            const block_request r = m_requests.front();
+            m_requests.pop_front();
+            diff::write_piece_header(m_headers[i], r.index, r.begin, r.length, m_params.kind);
+            const std::size_t offset =
+                (std::size_t{r.index} * torrent_piece_length + r.begin) % payload_buffer_size;
+            bufs.push_back(asio::buffer(m_headers[i]));
+            bufs.push_back(asio::buffer(m_payload.data() + offset, r.length));
+            payload += r.length;
+        }
+        const std::size_t n = co_await asio::async_write(
+            m_socket, bufs, asio::redirect_error(asio::use_awaitable, ec));
+        m_report.bytes_sent += n;
+        if (m_report.captured_sent.size() < m_params.capture_bytes)
+            capture_sent(bufs, n);
+        if (n > 0)
+            m_last_progress = clock::now();
+        if (ec) {
+            note_io_error(ec, "write");
+            co_return;
+        }
+        m_report.payload_bytes += m_params.role == flow_role::seed ? payload : 0;
+        m_writing.clear();
+    }
+    m_socket.shutdown(tcp::socket::shutdown_send, ec);
+    m_write_shut = true;
+}
+
+asio::awaitable<void> flow_session::finish() {
+    error_code ec;
+    while (m_writer_running) {
+        co_await m_writer_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    const auto now = clock::now();
+    if (m_window_start != clock::time_point{}) {
+        m_report.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::min(now, m_window_end) - m_window_start);
+    } else if (m_seed_start != clock::time_point{}) {
+        m_report.duration =
+            std::chrono::duration_cast<std::chrono::microseconds>(now - m_seed_start);
+    }
+    if (m_params.role == flow_role::leech && m_parser)
+        m_report.payload_bytes = m_parser->payload_bytes();
+    if (m_socket.is_open()) {
+        const int fd = m_socket.native_handle();
+        m_report.tcp_end = read_tcp_stats(fd);
+        m_report.congestion_control = congestion_control(fd);
+        if (const int err = pending_socket_error(fd); err == ECONNRESET || err == EPIPE) {
+            ++m_report.resets_received;
+            set_end(flow_end::reset_received, "connection reset (seen at close)");
+        }
+        if (unread_bytes(fd) > 0)
+            ++m_report.resets_sent;
+        m_socket.close(ec);
+    }
+    if (!m_end)
+        set_end(flow_end::error, "flow ended without an outcome");
+    m_report.end = *m_end;
+    m_phase = phase::done;
+    poke_watchdog();
+}
+
+} // namespace glasnode::node::detail

@@ -1,0 +1,212 @@
+#include "node/flow/test_port_listener.hpp"
+
+#include <exception>
+#include <list>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "node/flow/flow_session.hpp"
+
+namespace glasnode::node {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+std::string_view to_string(rejection_reason reason) noexcept {
+    switch (reason) {
+    case rejection_reason::too_many_unauthenticated:
+        return "too_many_unauthenticated";
+    case rejection_reason::handshake_timeout:
+        return "handshake_timeout";
+    case rejection_reason::closed_early:
+        return "closed_early";
+    case rejection_reason::not_bittorrent:
+        return "not_bittorrent";
+    case rejection_reason::token_refused:
+        return "token_refused";
+    case rejection_reason::too_many_flows:
+        return "too_many_flows";
+    case rejection_reason::io_error:
+        return "io_error";
+    }
+    return "unknown";
+}
+
+struct test_port_listener::state {
+    state(asio::any_io_executor ex, test_port_config c) : acceptor(ex), config(std::move(c)) {}
+
+    tcp::acceptor acceptor;
+    test_port_config config;
+    flow_validator validator;
+    flow_report_handler on_report;
+    flow_rejection_handler on_reject;
+    test_port_stats stats;
+    bool stopped = false;
+    std::list<std::weak_ptr<detail::flow_session>> sessions; // for stop()
+
+    void reject(rejection_reason reason, std::string detail, const tcp::endpoint& remote) {
+        ++stats.rejected;
+        if (stopped || !on_reject)
+            return;
+        try {
+            on_reject(flow_rejection{reason, std::move(detail), remote});
+        } catch (...) {
+            // A handler that throws loses its own notification, nothing else.
+        }
+    }
+};
+
+result<std::unique_ptr<test_port_listener>>
+test_port_listener::open(asio::any_io_executor executor, test_port_config config,
+                         flow_validator validator, flow_report_handler on_report,
+                         flow_rejection_handler on_reject) {
+    if (!validator || !on_report)
+        return make_error(errc::invalid_argument,
+                          "test port needs a validator and a report handler");
+    if (config.max_unauthenticated == 0 || config.max_flows == 0)
+        return make_error(errc::invalid_argument, "test port limits must be positive");
+    auto s = std::make_shared<state>(executor, config);
+    s->validator = std::move(validator);
+    s->on_report = std::move(on_report);
+    s->on_reject = std::move(on_reject);
+    error_code ec;
+    s->acceptor.open(config.bind.protocol(), ec);
+    if (!ec)
+        s->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec)
+        s->acceptor.bind(config.bind, ec);
+    if (!ec)
+        s->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        return make_error(errc::io_error, "test port " + config.bind.address().to_string() + ":" +
+                                              std::to_string(config.bind.port()) + ": " +
+                                              ec.message());
+    }
+    asio::co_spawn(executor, accept_loop(s), [](std::exception_ptr) {});
+    return std::unique_ptr<test_port_listener>(new test_port_listener(std::move(s)));
+}
+
+test_port_listener::test_port_listener(std::shared_ptr<state> s) : m_state(std::move(s)) {}
+
+test_port_listener::~test_port_listener() {
+    stop();
+}
+
+void test_port_listener::stop() noexcept {
+    if (m_state->stopped)
+        return;
+    m_state->stopped = true;
+    error_code ec;
+    m_state->acceptor.close(ec);
+    for (auto& w : m_state->sessions)
+        if (auto session = w.lock())
+            session->abort("test port stopped");
+    m_state->sessions.clear();
+}
+
+tcp::endpoint test_port_listener::local_endpoint() const {
+    error_code ec;
+    return m_state->acceptor.local_endpoint(ec);
+}
+
+test_port_stats test_port_listener::stats() const noexcept {
+    return m_state->stats;
+}
+
+asio::awaitable<void> test_port_listener::accept_loop(std::shared_ptr<state> s) {
+    while (!s->stopped) {
+        error_code ec;
+        tcp::socket socket =
+            co_await s->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (s->stopped)
+            break;
+        if (ec) {
+            // Out of descriptors or a connection aborted in the backlog: keep serving.
+            continue;
+        }
+        ++s->stats.accepted;
+        if (s->stats.unauthenticated >= s->config.max_unauthenticated) {
+            ++s->stats.excess_dropped;
+            tcp::endpoint remote = socket.remote_endpoint(ec);
+            socket.close(ec);
+            s->reject(rejection_reason::too_many_unauthenticated,
+                      "limit of " + std::to_string(s->config.max_unauthenticated) +
+                          " unauthenticated connections reached",
+                      remote);
+            continue;
+        }
+        ++s->stats.unauthenticated;
+        asio::co_spawn(s->acceptor.get_executor(), serve(s, std::move(socket)),
+                       [](std::exception_ptr) {});
+    }
+}
+
+asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s, tcp::socket socket) {
+    auto session = detail::flow_session::create(std::move(socket));
+    const tcp::endpoint remote = session->remote();
+    // Forget sessions that are gone so the list stays bounded by the live ones.
+    s->sessions.remove_if([](const auto& w) { return w.expired(); });
+    s->sessions.push_back(session);
+
+    auto hs = co_await session->read_peer_handshake(s->config.handshake_timeout);
+    --s->stats.unauthenticated;
+    if (s->stopped)
+        co_return;
+    if (!hs) {
+        const auto code = hs.err().code;
+        const rejection_reason reason = code == errc::timeout  ? rejection_reason::handshake_timeout
+                                        : code == errc::closed ? rejection_reason::closed_early
+                                        : code == errc::protocol_error
+                                            ? rejection_reason::not_bittorrent
+                                            : rejection_reason::io_error;
+        session->close_unused();
+        s->reject(reason, hs.err().reason, remote);
+        co_return;
+    }
+
+    std::optional<flow_params> params;
+    try {
+        params = s->validator(flow_request{hs->kind, hs->hs.info_hash, hs->hs.peer_id, remote});
+    } catch (...) {
+        params.reset();
+    }
+    if (!params) {
+        session->close_unused();
+        s->reject(rejection_reason::token_refused,
+                  "no live token for this info-hash (" + std::string{to_string(hs->kind)} +
+                      " flow)",
+                  remote);
+        co_return;
+    }
+    if (s->stats.running >= s->config.max_flows) {
+        session->close_unused();
+        s->reject(rejection_reason::too_many_flows,
+                  "limit of " + std::to_string(s->config.max_flows) + " running flows reached",
+                  remote);
+        co_return;
+    }
+
+    ++s->stats.running;
+    ++s->stats.flows_started;
+    flow_report report;
+    try {
+        report = co_await session->run_provider(std::move(*params));
+    } catch (const std::exception& e) {
+        report.end = flow_end::error;
+        report.detail = std::string{"local failure: "} + e.what();
+    }
+    --s->stats.running;
+    ++s->stats.flows_finished;
+    if (s->stopped)
+        co_return;
+    try {
+        s->on_report(report);
+    } catch (...) {
+        // As for rejections: the handler's own failure stays with the handler.
+    }
+}
+
+} // namespace glasnode::node

@@ -1,0 +1,125 @@
+// glasnode: command-line entry point. Parses the command line into settings (one table,
+// node/settings.cpp) and runs one subcommand.
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "node/commands.hpp"
+#include "node/settings.hpp"
+
+namespace {
+
+// Options shared by every subcommand, kept as text and validated by the settings table so
+// that a bad value gives the same one-line message wherever it comes from.
+struct common_options {
+    std::string config_file;
+    std::vector<std::string> sets;
+    std::vector<std::pair<std::string, std::string>> flags; // (setting key, value) from flags
+};
+
+void add_setting_flag(CLI::App* app, common_options& opts, const std::string& flag,
+                      const std::string& key, const std::string& help) {
+    app->add_option_function<std::string>(
+        flag, [&opts, key](const std::string& v) { opts.flags.emplace_back(key, v); }, help);
+}
+
+void add_common(CLI::App* app, common_options& opts) {
+    add_setting_flag(app, opts, "--data-dir", "data_dir", "Data directory (key and database)");
+    app->add_option("--config", opts.config_file, "TOML configuration file");
+    app->add_option("--set", opts.sets, "Override a setting: --set key=value (repeatable)");
+    add_setting_flag(app, opts, "--log-level", "log_level",
+                     "trace, debug, info, warn, error or off");
+}
+
+// defaults < config file < --set < dedicated flags.
+std::optional<glasnode::node::settings> resolve(const common_options& opts) {
+    using namespace glasnode;
+    node::settings s = node::settings::defaults();
+    auto fail = [](const error& e) {
+        std::fprintf(stderr, "glasnode: %s\n", e.reason.c_str());
+        return std::nullopt;
+    };
+    if (!opts.config_file.empty()) {
+        if (auto st = node::apply_config_file(s, opts.config_file); !st) return fail(st.err());
+    }
+    for (const auto& kv : opts.sets) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos)
+            return fail(make_error(errc::invalid_argument,
+                                   "--set " + kv + ": expected key=value"));
+        if (auto st = node::apply_setting(s, kv.substr(0, eq), kv.substr(eq + 1)); !st)
+            return fail(st.err());
+    }
+    for (const auto& [key, value] : opts.flags) {
+        if (auto st = node::apply_setting(s, key, value); !st) return fail(st.err());
+    }
+    return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"glasnode: a peer-to-peer network-neutrality measurement node.\n"
+                 "Finds peers, runs BitTorrent-vs-control differential tests and shares "
+                 "signed summaries."};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("glasnode ") + GLASNODE_VERSION);
+
+    common_options opts;
+
+    auto* keygen = app.add_subcommand("keygen", "Create the node identity (if absent) and print its id");
+    add_common(keygen, opts);
+
+    auto* status = app.add_subcommand("status", "Print the node id and the state of the data directory");
+    add_common(status, opts);
+    bool status_json = false;
+    status->add_flag("--json", status_json, "Print one JSON object");
+
+    auto* run = app.add_subcommand("run", "Run the node: control port, test provider, local API");
+    add_common(run, opts);
+    add_setting_flag(run, opts, "--bind", "bind", "Listen address for control and test ports");
+    add_setting_flag(run, opts, "--control-port", "control_port", "Overlay control port");
+    add_setting_flag(run, opts, "--bt-port", "bt_port", "BitTorrent-looking test port");
+    add_setting_flag(run, opts, "--neutral-port", "neutral_port", "Neutral test port");
+    add_setting_flag(run, opts, "--api-port", "api_port", "Local JSON API port");
+
+    auto* config = app.add_subcommand("config", "Print the settings table (defaults, or the "
+                                                "effective values with --effective)");
+    add_common(config, opts);
+    bool config_markdown = false;
+    bool config_effective = false;
+    config->add_flag("--markdown", config_markdown, "Print the table as Markdown");
+    config->add_flag("--effective", config_effective,
+                     "Print the values after config file and overrides");
+
+    auto* ping = app.add_subcommand("ping", "Open an authenticated control channel to a node and ping it");
+    add_common(ping, opts);
+    std::string ping_target;
+    unsigned ping_count = 3;
+    std::string ping_peer_id;
+    ping->add_option("target", ping_target, "HOST:CONTROL_PORT")->required();
+    ping->add_option("--count", ping_count, "Pings to send")->check(CLI::Range(1u, 1000u));
+    ping->add_option("--peer-id", ping_peer_id, "Refuse a peer that is not this node id (hex)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    auto s = resolve(opts);
+    if (!s) return 2;
+
+    using namespace glasnode::node;
+    if (*keygen) return cmd_keygen(*s);
+    if (*status) return cmd_status(*s, status_json);
+    if (*run) return cmd_run(*s);
+    if (*config) return cmd_config(*s, config_markdown, config_effective);
+    if (*ping) return cmd_ping(*s, ping_target, ping_count, ping_peer_id);
+    return 2;
+}

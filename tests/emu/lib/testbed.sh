@@ -1,0 +1,622 @@
+# shellcheck shell=bash
+# glasnode emulation testbed: host A <-> router R (the ISP middlebox) <-> host B, each a network
+# namespace of its own. Source this file from a bash test script.
+#
+# Contract:
+# - Every name this run creates carries a per-run tag (namespaces gnemu-<tag>-{A,R,B}), so a
+#   leftover of a crashed run is never touched; an existing namespace of the same name is an error.
+# - Addresses 10.77.1.0/24 (A-R) and 10.77.2.0/24 (R-B) exist only inside those namespaces.
+# - tb_up installs an EXIT/INT/TERM trap; teardown stops only the processes this run spawned
+#   (their process groups) and deletes only the namespaces this run created. Scripts that need
+#   their own exit work add a command to TB_EXIT_HOOKS instead of replacing the trap.
+# - Every wait is bounded: readiness lines by tb_spawn --ready, exits by tb_wait/tb_stop.
+# - Functions return non-zero on failure and print the reason on stderr; none calls exit,
+#   except tb_require (exit 77: the machine cannot run the testbed) and the signal traps.
+# - Not reentrant: one testbed per shell. Do not call tb_spawn inside $(...): the process
+#   would belong to the subshell.
+
+TB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+TB_TAG=${TB_TAG:-$$-$RANDOM}
+TB_NS_A=gnemu-$TB_TAG-A
+TB_NS_R=gnemu-$TB_TAG-R
+TB_NS_B=gnemu-$TB_TAG-B
+TB_IP_A=10.77.1.2
+TB_IP_RA=10.77.1.1
+TB_IP_RB=10.77.2.1
+TB_IP_B=10.77.2.2
+TB_DEV_A=vA
+TB_DEV_RA=vRA
+TB_DEV_RB=vRB
+TB_DEV_B=vB
+TB_BT_PORT=${TB_BT_PORT:-6881}
+TB_NEUTRAL_PORT=${TB_NEUTRAL_PORT:-9775}
+TB_CROSS_PORT=${TB_CROSS_PORT:-5201}
+TB_BT_STRING="BitTorrent protocol"
+TB_DIR=""
+TB_RATE_KBIT=0
+TB_THROTTLE_KBIT=0
+TB_FAILURES=0
+TB_CHECKS=0
+declare -a TB_CREATED_NS=()
+declare -a TB_PIDS=()
+declare -a TB_EXIT_HOOKS=()
+declare -A TB_PID=()
+TB_DOWN_DONE=0
+
+tb_log() { printf '[testbed %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# tb_require TOOL...: exit 77 (CTest skip) unless root, network namespaces and every tool exist.
+tb_require() {
+  if [[ $(id -u) != 0 ]]; then
+    echo "SKIP: the emulation testbed needs root" >&2
+    exit 77
+  fi
+  local tool
+  for tool in ip tc iptables ethtool mkfifo setsid timeout "$@"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "SKIP: $tool is not installed" >&2
+      exit 77
+    fi
+  done
+  if ! unshare --net true 2>/dev/null; then
+    echo "SKIP: network namespaces are unavailable" >&2
+    exit 77
+  fi
+}
+
+_tb_usec() { local t=${EPOCHREALTIME//[.,]/}; echo "$t"; }
+
+# _tb_kbit RATE: a tc-style rate (e.g. 50mbit, 500kbit, 1gbit) in kbit/s.
+_tb_kbit() {
+  local r=${1,,}
+  if [[ $r =~ ^([0-9]+)(\.[0-9]+)?(kbit|mbit|gbit)$ ]]; then
+    awk -v n="${BASH_REMATCH[1]}${BASH_REMATCH[2]}" -v u="${BASH_REMATCH[3]}" \
+      'BEGIN { m = (u == "kbit") ? 1 : (u == "mbit") ? 1000 : 1000000; printf "%d\n", n * m }'
+  else
+    echo "testbed: bad rate '$1' (want e.g. 2mbit, 500kbit)" >&2
+    return 1
+  fi
+}
+
+tb_ns() { ip netns exec "$@"; }
+
+tb_up() {
+  TB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gnemu.XXXXXX") || return 1
+  TB_OWNER=$BASHPID
+  trap tb_down EXIT
+  trap 'tb_down; exit 130' INT
+  trap 'tb_down; exit 143' TERM
+  local ns
+  for ns in "$TB_NS_A" "$TB_NS_R" "$TB_NS_B"; do
+    if [[ -e /run/netns/$ns ]]; then
+      echo "testbed: namespace $ns already exists; not touching it" >&2
+      return 1
+    fi
+    ip netns add "$ns" || return 1
+    TB_CREATED_NS+=("$ns")
+  done
+  ip link add "$TB_DEV_A" netns "$TB_NS_A" type veth peer name "$TB_DEV_RA" netns "$TB_NS_R" &&
+    ip link add "$TB_DEV_B" netns "$TB_NS_B" type veth peer name "$TB_DEV_RB" netns "$TB_NS_R" &&
+    ip -n "$TB_NS_A" addr add "$TB_IP_A/24" dev "$TB_DEV_A" &&
+    ip -n "$TB_NS_R" addr add "$TB_IP_RA/24" dev "$TB_DEV_RA" &&
+    ip -n "$TB_NS_R" addr add "$TB_IP_RB/24" dev "$TB_DEV_RB" &&
+    ip -n "$TB_NS_B" addr add "$TB_IP_B/24" dev "$TB_DEV_B" || return 1
+  for ns in "$TB_NS_A" "$TB_NS_R" "$TB_NS_B"; do
+    ip -n "$ns" link set lo up || return 1
+  done
+  ip -n "$TB_NS_A" link set "$TB_DEV_A" up &&
+    ip -n "$TB_NS_B" link set "$TB_DEV_B" up &&
+    ip -n "$TB_NS_R" link set "$TB_DEV_RA" up &&
+    ip -n "$TB_NS_R" link set "$TB_DEV_RB" up &&
+    ip -n "$TB_NS_A" route add default via "$TB_IP_RA" &&
+    ip -n "$TB_NS_B" route add default via "$TB_IP_RB" &&
+    tb_ns "$TB_NS_R" sysctl -qw net.ipv4.ip_forward=1 || return 1
+  # Offloads off so that shaping and string matching see real MTU-sized packets.
+  local pair
+  for pair in "$TB_NS_A $TB_DEV_A" "$TB_NS_R $TB_DEV_RA" "$TB_NS_R $TB_DEV_RB" "$TB_NS_B $TB_DEV_B"; do
+    # shellcheck disable=SC2086
+    set -- $pair
+    tb_ns "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || {
+      echo "testbed: ethtool -K $2 failed" >&2
+      return 1
+    }
+  done
+  tb_log "up: $TB_NS_A ($TB_IP_A) <-> $TB_NS_R <-> $TB_NS_B ($TB_IP_B), logs in $TB_DIR"
+}
+
+# tb_down: idempotent teardown of what this run created (called by the traps).
+tb_down() {
+  # A freshly forked child runs the parent's traps until it execs: never tear down from there.
+  [[ $BASHPID == "${TB_OWNER:-}" ]] || return 0
+  ((TB_DOWN_DONE)) && return 0
+  TB_DOWN_DONE=1
+  local hook
+  for hook in "${TB_EXIT_HOOKS[@]}"; do
+    eval "$hook" || true
+  done
+  _tb_kill_all
+  local i
+  for ((i = ${#TB_CREATED_NS[@]} - 1; i >= 0; i--)); do
+    ip netns del "${TB_CREATED_NS[i]}" 2>/dev/null || true
+  done
+  TB_CREATED_NS=()
+  if [[ -n $TB_DIR && -d $TB_DIR ]]; then
+    if [[ ${TB_KEEP:-0} == 1 ]]; then
+      tb_log "kept logs in $TB_DIR"
+    else
+      rm -rf -- "$TB_DIR"
+    fi
+  fi
+  return 0
+}
+
+# _tb_ours PID SHELL_PID: true while PID is alive and a child of SHELL_PID (so a recycled PID of some
+# other process is never signalled). Prints "group" when PID leads its own process group.
+_tb_ours() {
+  local stat rest
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }
+  local parent=$2
+  # shellcheck disable=SC2086
+  set -- $rest
+  [[ $2 == "$parent" ]] || return 1
+  [[ $3 == "${stat%% *}" ]] && echo group
+  return 0
+}
+
+# _tb_signal SIG PID: signals PID's process group when PID leads one, else PID alone.
+_tb_signal() {
+  local kind me=$BASHPID
+  kind=$(_tb_ours "$2" "$me") || return 1
+  if [[ $kind == group ]]; then
+    kill -"$1" -- "-$2" 2>/dev/null
+  else
+    kill -"$1" "$2" 2>/dev/null
+  fi
+}
+
+# The watchdog that bounds a wait: after SECS it touches FLAG and kills what is still ours.
+_tb_watchdog() {
+  local secs=$1 flag=$2
+  shift 2
+  # shellcheck disable=SC2016 # expanded by the watchdog's own shell
+  setsid bash -c '
+    secs=$1 flag=$2 parent=$3; shift 3; sleep "$secs"; touch "$flag"
+    for pid in "$@"; do
+      stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+      set -- ${stat##*) }
+      [[ $2 == "$parent" ]] || continue
+      if [[ $3 == "$pid" ]]; then kill -KILL -- "-$pid"; else kill -KILL "$pid"; fi
+    done 2>/dev/null' _ "$secs" "$flag" "$BASHPID" "$@" &
+  TB_WATCHDOG=$!
+}
+
+# KILL, not TERM: a child that has not exec'd yet would run this shell's TERM trap.
+_tb_watchdog_cancel() {
+  kill -KILL -- "-$TB_WATCHDOG" 2>/dev/null || kill -KILL "$TB_WATCHDOG" 2>/dev/null
+  wait "$TB_WATCHDOG" 2>/dev/null
+}
+
+_tb_forget() {
+  local pid=$1 i
+  for i in "${!TB_PIDS[@]}"; do
+    [[ ${TB_PIDS[i]} == "$pid" ]] && unset 'TB_PIDS[i]'
+  done
+  TB_PIDS=("${TB_PIDS[@]}")
+}
+
+# Signals every spawned process that is still ours (process groups of session leaders), waits at
+# most 3 s for them, then kills what is left.
+_tb_kill_all() {
+  local -a live=()
+  local pid
+  for pid in "${TB_PIDS[@]}"; do
+    _tb_signal TERM "$pid" && live+=("$pid")
+  done
+  TB_PIDS=()
+  ((${#live[@]})) || return 0
+  _tb_watchdog 3 "$TB_DIR/.teardown.killed" "${live[@]}"
+  wait "${live[@]}" 2>/dev/null
+  _tb_watchdog_cancel
+  return 0
+}
+
+# tb_spawn [--ready REGEX] [--timeout S] [--stderr] NAME NS CMD...
+# Starts CMD in namespace NS ("-" for the caller's) in the background as its own session,
+# stdout in $TB_DIR/NAME.out, stderr in $TB_DIR/NAME.err; the PID is TB_PID[NAME].
+# With --ready, returns only after a line of stdout (stderr with --stderr) matched REGEX,
+# failing after S seconds (default 10) or when the stream ends first.
+tb_spawn() {
+  local ready="" timeout=10 stream=out
+  while [[ $# -gt 0 && $1 == --* ]]; do
+    case $1 in
+      --ready) ready=$2; shift 2 ;;
+      --timeout) timeout=$2; shift 2 ;;
+      --stderr) stream=err; shift ;;
+      --) shift; break ;;
+      *) echo "tb_spawn: unknown option $1" >&2; return 2 ;;
+    esac
+  done
+  local name=$1 ns=$2
+  shift 2
+  local out=$TB_DIR/$name.out err=$TB_DIR/$name.err
+  local -a pre=()
+  [[ $ns != - ]] && pre=(ip netns exec "$ns")
+  local pid
+  if [[ -z $ready ]]; then
+    setsid "${pre[@]}" "$@" >"$out" 2>"$err" </dev/null &
+    pid=$!
+    TB_PIDS+=("$pid")
+    TB_PID[$name]=$pid
+    return 0
+  fi
+  local fifo=$TB_DIR/$name.fifo log fd
+  mkfifo "$fifo" || return 1
+  if [[ $stream == out ]]; then
+    log=$out
+    setsid "${pre[@]}" "$@" >"$fifo" 2>"$err" </dev/null &
+  else
+    log=$err
+    setsid "${pre[@]}" "$@" >"$out" 2>"$fifo" </dev/null &
+  fi
+  pid=$!
+  TB_PIDS+=("$pid")
+  TB_PID[$name]=$pid
+  exec {fd}<"$fifo"
+  rm -f -- "$fifo"
+  : >"$log"
+  local rc=0
+  _tb_wait_line "$fd" "$ready" "$timeout" "$log" || rc=$?
+  # Keep draining so the process never blocks on a full pipe; the drain ends with the process.
+  cat <&"$fd" >>"$log" &
+  TB_PIDS+=("$!")
+  TB_PID[$name.drain]=$!
+  exec {fd}<&-
+  if ((rc == 1)); then
+    echo "tb_spawn: $name ended before printing /$ready/; its output:" >&2
+    tail -n 20 "$out" "$err" >&2
+  elif ((rc)); then
+    echo "tb_spawn: $name printed no line matching /$ready/ within ${timeout}s; its output:" >&2
+    tail -n 20 "$out" "$err" >&2
+  fi
+  return "$rc"
+}
+
+# _tb_wait_line FD REGEX TIMEOUT_S LOG: reads lines (copying them to LOG) until one matches.
+# Returns 0 on a match, 1 at end of stream, 2 on timeout.
+_tb_wait_line() {
+  local fd=$1 re=$2 log=$4 line left secs
+  local deadline=$(($(_tb_usec) + $3 * 1000000))
+  while :; do
+    left=$((deadline - $(_tb_usec)))
+    ((left > 0)) || return 2
+    printf -v secs '%d.%06d' $((left / 1000000)) $((left % 1000000))
+    if IFS= read -r -t "$secs" -u "$fd" line; then
+      printf '%s\n' "$line" >>"$log"
+      [[ $line =~ $re ]] && return 0
+    elif (($? > 128)); then
+      return 2
+    else
+      [[ -n $line ]] && printf '%s\n' "$line" >>"$log"
+      return 1
+    fi
+  done
+}
+
+# tb_wait NAME TIMEOUT_S: waits for a spawned process to exit; returns its exit status, or 124
+# after killing it (and its process group) when it outlived the timeout.
+tb_wait() {
+  local pid=${TB_PID[$1]:?tb_wait: unknown process $1} rc flag=$TB_DIR/.$1.$RANDOM.killed
+  _tb_watchdog "$2" "$flag" "$pid"
+  wait "$pid"
+  rc=$?
+  _tb_watchdog_cancel
+  _tb_forget "$pid"
+  if [[ -e $flag ]]; then
+    rm -f -- "$flag"
+    rc=124
+  fi
+  return "$rc"
+}
+
+# tb_stop NAME: TERM to the process (group), then at most 3 s before KILL. Returns the status.
+tb_stop() {
+  local pid=${TB_PID[$1]:?tb_stop: unknown process $1}
+  _tb_signal TERM "$pid"
+  tb_wait "$1" 3
+}
+
+# tb_run SECS NS CMD...: runs CMD in namespace NS in the foreground, killed after SECS.
+tb_run() {
+  local secs=$1 ns=$2
+  shift 2
+  # --foreground keeps the command in this shell's process group, so ^C reaches it too.
+  timeout --foreground -k 2 "$secs" ip netns exec "$ns" "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Neutral bottleneck: HTB on both router interfaces (vRA shapes B->A, vRB shapes A->B).
+# 1:1 is the link (rate = ceil = bottleneck); 1:10 the default class; 1:20 the throttled class
+# that policies fill through CLASSIFY. While a throttle is set, 1:10's guaranteed rate is the
+# bottleneck minus the throttled rate, so the two classes together never exceed the link;
+# otherwise 1:10 owns the whole link (borrowing above its own rate would leave it in token debt
+# after each burst and delay the next packets by milliseconds).
+
+# _tb_classes NORMAL_KBIT THROTTLE_KBIT: (re)configures 1:10 and 1:20 on both interfaces.
+_tb_classes() {
+  local dev
+  for dev in "$TB_DEV_RA" "$TB_DEV_RB"; do
+    tc -n "$TB_NS_R" class replace dev "$dev" parent 1:1 classid 1:10 htb \
+      rate "${1}kbit" ceil "${TB_RATE_KBIT}kbit" quantum 15140 &&
+      tc -n "$TB_NS_R" class replace dev "$dev" parent 1:1 classid 1:20 htb \
+        rate "${2}kbit" ceil "${2}kbit" quantum 15140 || return 1
+  done
+}
+
+tb_bottleneck() {
+  local rate=${1:-50mbit} dev
+  TB_RATE_KBIT=$(_tb_kbit "$rate") || return 1
+  TB_THROTTLE_KBIT=$((TB_RATE_KBIT / 25))
+  for dev in "$TB_DEV_RA" "$TB_DEV_RB"; do
+    tc -n "$TB_NS_R" qdisc replace dev "$dev" root handle 1: htb default 10 &&
+      tc -n "$TB_NS_R" class add dev "$dev" parent 1: classid 1:1 htb \
+        rate "${TB_RATE_KBIT}kbit" ceil "${TB_RATE_KBIT}kbit" quantum 15140 || return 1
+  done
+  _tb_classes "$TB_RATE_KBIT" "$TB_THROTTLE_KBIT" || return 1
+  tb_log "bottleneck ${TB_RATE_KBIT} kbit/s both directions"
+}
+
+tb_bottleneck_mbps() { awk -v k="$TB_RATE_KBIT" 'BEGIN { printf "%.3f\n", k / 1000 }'; }
+
+# tb_set_throttle RATE|PCT%: the throttled class's rate, absolute or as a share of the bottleneck.
+tb_set_throttle() {
+  local spec=${1:-2mbit} kbit
+  ((TB_RATE_KBIT > 0)) || { echo "tb_set_throttle: call tb_bottleneck first" >&2; return 1; }
+  if [[ $spec =~ ^([0-9]+(\.[0-9]+)?)%$ ]]; then
+    kbit=$(awk -v p="${BASH_REMATCH[1]}" -v b="$TB_RATE_KBIT" 'BEGIN { printf "%d\n", b * p / 100 }')
+  else
+    kbit=$(_tb_kbit "$spec") || return 1
+  fi
+  if ((kbit < 8 || kbit >= TB_RATE_KBIT)); then
+    echo "tb_set_throttle: $spec is not below the bottleneck" >&2
+    return 1
+  fi
+  TB_THROTTLE_KBIT=$kbit
+  _tb_classes $((TB_RATE_KBIT - kbit)) "$kbit"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Policies (the ISP's behaviour). Each replaces the previous one. Marks live on the conntrack
+# entry, so every rule matches both directions of a connection.
+
+_tb_ipt() { ip netns exec "$TB_NS_R" iptables -w 5 "$@"; }
+
+tb_policy_clear() {
+  _tb_ipt -t mangle -F FORWARD && _tb_ipt -t filter -F FORWARD || return 1
+  if ((TB_RATE_KBIT > 0)); then
+    _tb_classes "$TB_RATE_KBIT" "$TB_THROTTLE_KBIT" || return 1
+  fi
+}
+
+tb_policy_clean() {
+  tb_policy_clear && tb_log "policy: neutral"
+}
+
+_tb_mark_bt() {
+  _tb_ipt "$@" -A FORWARD -p tcp -m string --algo bm --string "$TB_BT_STRING" -j CONNMARK --set-mark 0x1
+}
+
+# tb_policy_content_throttle [RATE|PCT%]: connections that carried "BitTorrent protocol" in
+# either direction go through the throttled class (DPI-style, any port).
+tb_policy_content_throttle() {
+  local spec=${1:-2mbit}
+  tb_policy_clear && tb_set_throttle "$spec" &&
+    _tb_mark_bt -t mangle &&
+    _tb_ipt -t mangle -A FORWARD -m connmark --mark 0x1 -j CLASSIFY --set-class 1:20 || return 1
+  tb_log "policy: content throttling to $spec ($TB_THROTTLE_KBIT kbit/s)"
+}
+
+# tb_policy_port_throttle [PORT] [RATE|PCT%]: any TCP payload to or from PORT is throttled.
+tb_policy_port_throttle() {
+  local port=${1:-$TB_BT_PORT} spec=${2:-2mbit}
+  tb_policy_clear && tb_set_throttle "$spec" &&
+    _tb_ipt -t mangle -A FORWARD -p tcp -m multiport --ports "$port" -j CLASSIFY --set-class 1:20 ||
+    return 1
+  tb_log "policy: port $port throttled to $spec ($TB_THROTTLE_KBIT kbit/s)"
+}
+
+# tb_policy_reset_both: after the packet carrying the handshake passes, every further packet of
+# the connection, in either direction, is answered by a forged RST to its sender: both ends are
+# reset as soon as each sends (the receiver's ACK of the handshake resets it at once).
+tb_policy_reset_both() {
+  tb_policy_clear &&
+    _tb_ipt -A FORWARD -p tcp ! --tcp-flags RST RST -m connmark --mark 0x1 \
+      -j REJECT --reject-with tcp-reset &&
+    _tb_mark_bt || return 1
+  tb_log "policy: forged resets toward both ends of BitTorrent connections"
+}
+
+# tb_policy_reset_client: only the connection's initiator gets a forged RST (on its next packet
+# after the handshake); everything else of the connection is dropped silently, so the responder
+# never learns and stays half-open.
+tb_policy_reset_client() {
+  tb_policy_clear &&
+    _tb_ipt -A FORWARD -p tcp ! --tcp-flags RST RST -m connmark --mark 0x1 \
+      -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset &&
+    _tb_ipt -A FORWARD -p tcp -m connmark --mark 0x1 -j DROP &&
+    _tb_mark_bt || return 1
+  tb_log "policy: forged reset toward the initiator only, responder left half-open"
+}
+
+# tb_policy_block [PORT]: every TCP packet to or from PORT is dropped (connects time out).
+tb_policy_block() {
+  local port=${1:-$TB_BT_PORT}
+  tb_policy_clear && _tb_ipt -A FORWARD -p tcp -m multiport --ports "$port" -j DROP || return 1
+  tb_log "policy: port $port blocked"
+}
+
+# tb_policy_loss PCT [both|up|down]: each forwarded packet is dropped with probability PCT/100
+# (up = from A, down = from B).
+tb_policy_loss() {
+  local pct=${1:-1} dir=${2:-both} p
+  p=$(awk -v x="$pct" 'BEGIN { if (x <= 0 || x >= 100) exit 1; printf "%.6f\n", x / 100 }') || {
+    echo "tb_policy_loss: bad percentage $pct" >&2
+    return 1
+  }
+  tb_policy_clear || return 1
+  if [[ $dir == both || $dir == up ]]; then
+    _tb_ipt -A FORWARD -i "$TB_DEV_RA" -m statistic --mode random --probability "$p" -j DROP || return 1
+  fi
+  if [[ $dir == both || $dir == down ]]; then
+    _tb_ipt -A FORWARD -i "$TB_DEV_RB" -m statistic --mode random --probability "$p" -j DROP || return 1
+  fi
+  tb_log "policy: random loss $pct% ($dir)"
+}
+
+# tb_policy NAME ARGS...: dispatch by name (clean, content_throttle, port_throttle, reset_both,
+# reset_client, block, loss), as used by the scenario table.
+tb_policy() {
+  local name=$1
+  shift
+  if ! declare -F "tb_policy_$name" >/dev/null; then
+    echo "tb_policy: unknown policy '$name'" >&2
+    return 2
+  fi
+  "tb_policy_$name" "$@"
+}
+
+# tb_policy_drops: packets dropped so far by the policy's DROP rules (filter FORWARD).
+tb_policy_drops() {
+  _tb_ipt -t filter -L FORWARD -v -x -n | awk '$3 == "DROP" { s += $1 } END { print s + 0 }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Delay (these kernels have no netem): every packet the router receives from A or B waits MS
+# milliseconds in nfq_delay (tests/emu/nfq_delay.cpp, path in BINARY or $TB_NFQ_DELAY) before
+# routing, so the RTT grows by 2 x MS. Lives in mangle PREROUTING, untouched by the policies.
+
+tb_delay() {
+  local ms=$1 bin=${2:-${TB_NFQ_DELAY:-}}
+  if [[ -z $bin || ! -x $bin ]]; then
+    echo "tb_delay: no nfq_delay binary (build glasnode_nfq_delay, set TB_NFQ_DELAY)" >&2
+    return 1
+  fi
+  tb_spawn --ready '^nfq_delay ready' nfq_delay "$TB_NS_R" "$bin" --queue 0 --delay-ms "$ms" \
+    --max-seconds 3600 || return 1
+  _tb_ipt -t mangle -A PREROUTING -i "$TB_DEV_RA" -j NFQUEUE --queue-num 0 --queue-bypass &&
+    _tb_ipt -t mangle -A PREROUTING -i "$TB_DEV_RB" -j NFQUEUE --queue-num 0 --queue-bypass || return 1
+  tb_log "delay: ${ms} ms each way"
+}
+
+tb_delay_off() {
+  _tb_ipt -t mangle -F PREROUTING
+  [[ -n ${TB_PID[nfq_delay]:-} ]] && tb_stop nfq_delay
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cross traffic: iperf3 TCP bursts through the router, on for 1-2 s then off for 1-2 s (seeded),
+# bounded by phase count and total time, stopped by teardown. Phases are logged to
+# $TB_DIR/cross.out as "on <epoch_s> <seconds>" / "off <epoch_s> <seconds>".
+
+# tb_cross_start [--seed N] [--dir up|down|both] [--parallel P] [--phases N] [--max-s S]
+tb_cross_start() {
+  local seed=1 dir=both parallel=2 phases=200 max_s=300
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --seed) seed=$2 ;;
+      --dir) dir=$2 ;;
+      --parallel) parallel=$2 ;;
+      --phases) phases=$2 ;;
+      --max-s) max_s=$2 ;;
+      *) echo "tb_cross_start: unknown option $1" >&2; return 2 ;;
+    esac
+    shift 2
+  done
+  tb_spawn --ready "Server listening" cross_server "$TB_NS_B" \
+    iperf3 -s -B "$TB_IP_B" -p "$TB_CROSS_PORT" --forceflush || return 1
+  tb_spawn --ready "^cross start" cross "$TB_NS_A" \
+    bash "$TB_LIB_DIR/cross_loop.sh" "$TB_IP_B" "$TB_CROSS_PORT" "$seed" "$dir" "$parallel" \
+    "$phases" "$max_s" || return 1
+  tb_log "cross traffic: seed $seed, $dir, $parallel flows per burst, <= $phases phases, <= ${max_s}s"
+}
+
+tb_cross_stop() {
+  [[ -n ${TB_PID[cross]:-} ]] && tb_stop cross
+  [[ -n ${TB_PID[cross_server]:-} ]] && tb_stop cross_server
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# tb_pyflow DIR PORT PAYLOAD [SECS] [ACCEPT_TIMEOUT]: one lib/bt_flow.py flow; A connects to B's
+# PORT, "up" = A sends, "down" = B sends; PAYLOAD bt|control|random; SECS of sending (default 3).
+# Sets TB_FLOW_CLIENT and TB_FLOW_SERVER to the two ends' JSON lines (empty when an end did not
+# report). Returns non-zero only when the server could not start.
+tb_pyflow() {
+  local dir=$1 port=$2 payload=$3 secs=${4:-3} accept=${5:-15} srole crole
+  if [[ $dir == up ]]; then srole=recv crole=send; else srole=send crole=recv; fi
+  # shellcheck disable=SC2034 # results for the caller
+  TB_FLOW_CLIENT="" TB_FLOW_SERVER=""
+  tb_spawn --ready '^ready' pyflow_server "$TB_NS_B" python3 "$TB_LIB_DIR/bt_flow.py" serve \
+    --bind "$TB_IP_B" --port "$port" --role "$srole" --payload "$payload" --duration "$secs" \
+    --accept-timeout "$accept" || return 1
+  TB_FLOW_CLIENT=$(tb_run "$(awk -v s="$secs" 'BEGIN { printf "%d\n", 2 * s + 20 }')" "$TB_NS_A" \
+    python3 "$TB_LIB_DIR/bt_flow.py" connect --host "$TB_IP_B" --port "$port" --role "$crole" \
+    --payload "$payload" --duration "$secs")
+  if [[ $TB_FLOW_CLIENT == *'"connect": "ok"'* ]]; then
+    tb_wait pyflow_server "$(awk -v s="$secs" 'BEGIN { printf "%d\n", 2 * s + 20 }')"
+  else
+    tb_stop pyflow_server
+  fi
+  # shellcheck disable=SC2034 # results for the caller
+  TB_FLOW_SERVER=$(grep '^{' "$TB_DIR/pyflow_server.out" | tail -n 1)
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Assertions: each prints PASS/FAIL with a clear message and counts failures; tb_finish exits.
+
+tb_pass() { TB_CHECKS=$((TB_CHECKS + 1)); printf 'PASS  %s\n' "$*"; }
+tb_fail() { TB_CHECKS=$((TB_CHECKS + 1)); TB_FAILURES=$((TB_FAILURES + 1)); printf 'FAIL  %s\n' "$*"; }
+
+# tb_assert MESSAGE CMD...: passes when CMD succeeds.
+tb_assert() {
+  local msg=$1
+  shift
+  if "$@"; then tb_pass "$msg"; else tb_fail "$msg"; fi
+}
+
+# tb_assert_cmp MESSAGE A OP B: numeric comparison (OP one of < <= > >= == !=) of decimals.
+tb_assert_cmp() {
+  local msg=$1 a=$2 op=$3 b=$4
+  if awk -v a="$a" -v b="$b" -v op="$op" 'BEGIN {
+        num = "^-?[0-9]+([.][0-9]*)?([eE][-+]?[0-9]+)?$"
+        if (a !~ num || b !~ num) exit 2
+        a += 0; b += 0
+        if (op == "<") exit !(a < b)
+        if (op == "<=") exit !(a <= b)
+        if (op == ">") exit !(a > b)
+        if (op == ">=") exit !(a >= b)
+        if (op == "==") exit !(a == b)
+        if (op == "!=") exit !(a != b)
+        exit 2 }'; then
+    tb_pass "$msg ($a $op $b)"
+  else
+    tb_fail "$msg (wanted $a $op $b)"
+  fi
+}
+
+# tb_assert_eq MESSAGE ACTUAL EXPECTED: string equality.
+tb_assert_eq() {
+  if [[ $2 == "$3" ]]; then tb_pass "$1 ($2)"; else tb_fail "$1 (got '$2', wanted '$3')"; fi
+}
+
+tb_finish() {
+  if ((TB_FAILURES)); then
+    printf '%d of %d checks FAILED\n' "$TB_FAILURES" "$TB_CHECKS"
+    exit 1
+  fi
+  printf 'all %d checks passed\n' "$TB_CHECKS"
+  exit 0
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Runs one row of scenarios.txt: a glasnode provider in host B, the ISP policy (and cross
+# traffic) on router R, one `glasnode test` from host A, then checks its JSON verdicts.
+#
+# usage: scenario.sh GLASNODE_BINARY SCENARIO [TABLE]
+#        scenario.sh --list [TABLE]
+# Exit 0 the verdicts matched, 1 they did not (or the run failed), 77 the machine cannot run
+# the testbed. TB_KEEP=1 keeps the run's logs and data directories.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+trim() {
+  local s=$1
+  s=${s#"${s%%[![:space:]]*}"}
+  s=${s%"${s##*[![:space:]]}"}
+  printf '%s' "$s"
+}
+
+# read_row NAME TABLE: sets S_RATE S_POLICY S_CROSS S_TIMEOUT S_EXPECT S_NORMAL.
+read_row() {
+  local line f
+  local -a fields
+  while IFS= read -r line; do
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    IFS='|' read -r -a fields <<<"$line"
+    [[ $(trim "${fields[0]}") == "$1" ]] || continue
+    if ((${#fields[@]} != 7)); then
+      echo "scenario: row '$1' of $2 has ${#fields[@]} fields, not 7" >&2
+      return 1
+    fi
+    for f in "${!fields[@]}"; do fields[f]=$(trim "${fields[f]}"); done
+    S_RATE=${fields[1]} S_POLICY=${fields[2]} S_CROSS=${fields[3]} S_TIMEOUT=${fields[4]}
+    S_EXPECT=${fields[5]} S_NORMAL=${fields[6]}
+    return 0
+  done <"$2"
+  echo "scenario: no row named '$1' in $2" >&2
+  return 1
+}
+
+if [[ ${1:-} == --list ]]; then
+  grep -Ev '^[[:space:]]*(#|$)' "${2:-$here/scenarios.txt}" | cut -d'|' -f1 | tr -d ' \t'
+  exit 0
+fi
+if (($# < 2)); then
+  sed -n '2,9p' "$0" >&2
+  exit 2
+fi
+glasnode=$1 name=$2 table=${3:-$here/scenarios.txt}
+
+# shellcheck source=lib/testbed.sh
+source "$here/lib/testbed.sh"
+tb_require python3
+if [[ ! -x $glasnode ]]; then
+  echo "scenario: $glasnode is not an executable glasnode binary" >&2
+  exit 1
+fi
+# Until the binary has the subcommands of the CLI contract, the scenarios cannot run: skip.
+for sub in run test; do
+  if ! "$glasnode" --help 2>/dev/null | grep -Eq "^[[:space:]]+$sub([[:space:]]|$)"; then
+    echo "SKIP: $glasnode has no '$sub' subcommand yet" >&2
+    exit 77
+  fi
+done
+read_row "$name" "$table" || exit 1
+[[ $S_TIMEOUT =~ ^[0-9]+$ ]] || { echo "scenario: timeout '$S_TIMEOUT' is not seconds" >&2; exit 1; }
+
+tb_up || exit 1
+tb_bottleneck "$S_RATE" || exit 1
+# shellcheck disable=SC2086
+tb_policy $S_POLICY || exit 1
+if [[ $S_CROSS != - ]]; then
+  declare -a cross_args=(--max-s $((S_TIMEOUT + 60)) --phases $((S_TIMEOUT + 60)))
+  for kv in $S_CROSS; do
+    case ${kv%%=*} in
+      seed) cross_args+=(--seed "${kv#*=}") ;;
+      dir) cross_args+=(--dir "${kv#*=}") ;;
+      par) cross_args+=(--parallel "${kv#*=}") ;;
+      *) echo "scenario: unknown cross traffic setting $kv" >&2; exit 1 ;;
+    esac
+  done
+  tb_cross_start "${cross_args[@]}" || exit 1
+fi
+
+provider_dir=$TB_DIR/provider-data agent_dir=$TB_DIR/agent-data result=$TB_DIR/result.json
+mkdir -p "$provider_dir" "$agent_dir"
+
+show_logs() {
+  local f
+  for f in provider.out provider.err agent.err; do
+    [[ -s $TB_DIR/$f ]] || continue
+    echo "---- last lines of $f"
+    tail -n 30 "$TB_DIR/$f"
+  done
+}
+
+echo "== scenario $name: bottleneck $S_RATE, policy '$S_POLICY', cross '$S_CROSS'"
+if ! tb_spawn --ready '^glasnode ready ' --timeout 30 provider "$TB_NS_B" \
+  "$glasnode" run --data-dir "$provider_dir" --bind "$TB_IP_B" --control-port 9773 \
+  --bt-port "$TB_BT_PORT" --neutral-port "$TB_NEUTRAL_PORT" --api-port 9774; then
+  echo "FAIL  the provider did not become ready"
+  show_logs
+  exit 1
+fi
+
+started=$SECONDS
+tb_run "$S_TIMEOUT" "$TB_NS_A" "$glasnode" test "$TB_IP_B:9773" --json --data-dir "$agent_dir" \
+  >"$result" 2>"$TB_DIR/agent.err"
+rc=$?
+echo "== glasnode test exited $rc after $((SECONDS - started)) s"
+failed=0
+if ((rc == 124 || rc == 137)); then
+  echo "FAIL  glasnode test did not finish within ${S_TIMEOUT}s"
+  failed=1
+elif ((rc != 0)); then
+  echo "FAIL  glasnode test exited with status $rc"
+  failed=1
+fi
+if ! kill -0 "${TB_PID[provider]}" 2>/dev/null; then
+  echo "FAIL  the provider died during the test"
+  failed=1
+fi
+if ((!failed)); then
+  python3 "$TB_LIB_DIR/verdicts.py" "$result" "$(tb_bottleneck_mbps)" "$S_EXPECT" "$S_NORMAL" ||
+    failed=1
+fi
+tb_cross_stop
+if ((failed)); then
+  echo "== scenario $name FAILED (expect: $S_EXPECT; normal: $S_NORMAL)"
+  show_logs
+  exit 1
+fi
+echo "== scenario $name passed"
+exit 0

@@ -1,0 +1,123 @@
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "node/settings.hpp"
+
+namespace glasnode::node {
+namespace {
+
+TEST(settings, defaults_come_from_the_table) {
+    const settings s = settings::defaults();
+    EXPECT_EQ(s.control_port, 9773);
+    EXPECT_EQ(s.bt_port, 6881);
+    EXPECT_EQ(s.neutral_port, 9775);
+    EXPECT_EQ(s.api_port, 9774);
+    EXPECT_EQ(s.api_address, "127.0.0.1");
+    EXPECT_EQ(s.handshake_timeout, std::chrono::seconds(5));
+    EXPECT_EQ(s.storage_map_size, 1ull << 30);
+    for (const auto& row : setting_table()) {
+        EXPECT_FALSE(row.comment.empty()) << row.key;
+        if (row.key != "data_dir") {
+            EXPECT_EQ(row.show(s), row.default_value) << row.key;
+        }
+    }
+}
+
+TEST(settings, bad_values_name_the_key_in_one_line) {
+    settings s = settings::defaults();
+    struct bad_case {
+        const char* key;
+        const char* value;
+    };
+    for (auto [key, value] : {bad_case{"control_port", "0"}, bad_case{"control_port", "65536"},
+                              bad_case{"bt_port", "http"}, bad_case{"bind", "example.org"},
+                              bad_case{"log_level", "loud"}, bad_case{"handshake_timeout", "5x"},
+                              bad_case{"handshake_timeout", "1ms"},
+                              bad_case{"storage_map_size", "12QB"},
+                              bad_case{"max_control_connections", "-1"}}) {
+        auto st = apply_setting(s, key, value);
+        ASSERT_FALSE(st) << key << "=" << value;
+        EXPECT_EQ(st.err().code, errc::invalid_argument);
+        EXPECT_EQ(st.err().reason.rfind(std::string(key) + ": ", 0), 0u) << st.err().reason;
+        EXPECT_EQ(st.err().reason.find('\n'), std::string::npos);
+    }
+    auto unknown = apply_setting(s, "colour", "blue");
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.err().reason, "colour: unknown setting");
+}
+
+TEST(settings, units_parse) {
+    settings s = settings::defaults();
+    ASSERT_TRUE(apply_setting(s, "idle_timeout", "90s"));
+    EXPECT_EQ(s.idle_timeout, std::chrono::seconds(90));
+    ASSERT_TRUE(apply_setting(s, "handshake_timeout", "250ms"));
+    EXPECT_EQ(s.handshake_timeout, std::chrono::milliseconds(250));
+    ASSERT_TRUE(apply_setting(s, "idle_timeout", "2m"));
+    EXPECT_EQ(s.idle_timeout, std::chrono::minutes(2));
+    ASSERT_TRUE(apply_setting(s, "storage_map_size", "64MiB"));
+    EXPECT_EQ(s.storage_map_size, 64ull << 20);
+    ASSERT_TRUE(apply_setting(s, "bind", "::1"));
+    EXPECT_EQ(s.bind_address, "::1");
+}
+
+class config_file : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_path = std::filesystem::path(::testing::TempDir()) /
+                 ("glasnode-settings-" + std::to_string(::getpid()) + ".toml");
+    }
+    void TearDown() override { std::filesystem::remove(m_path); }
+    void write(const std::string& text) { std::ofstream(m_path) << text; }
+    std::filesystem::path m_path;
+};
+
+TEST_F(config_file, applies_every_key) {
+    write("control_port = 10001\nbind = \"127.0.0.1\"\nidle_timeout = \"30s\"\n");
+    settings s = settings::defaults();
+    ASSERT_TRUE(apply_config_file(s, m_path));
+    EXPECT_EQ(s.control_port, 10001);
+    EXPECT_EQ(s.bind_address, "127.0.0.1");
+    EXPECT_EQ(s.idle_timeout, std::chrono::seconds(30));
+}
+
+TEST_F(config_file, bad_value_names_key_and_file) {
+    write("control_port = 70000\n");
+    settings s = settings::defaults();
+    auto st = apply_config_file(s, m_path);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.err().reason.find("control_port: expected a port number"), std::string::npos);
+    EXPECT_NE(st.err().reason.find(m_path.string()), std::string::npos);
+}
+
+TEST_F(config_file, unknown_key_and_syntax_error_are_errors) {
+    write("colour = \"blue\"\n");
+    settings s = settings::defaults();
+    auto unknown = apply_config_file(s, m_path);
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.err().reason.find("colour: unknown setting"), std::string::npos);
+
+    write("control_port = = 3\n");
+    auto syntax = apply_config_file(s, m_path);
+    ASSERT_FALSE(syntax);
+    EXPECT_NE(syntax.err().reason.find(m_path.string() + ":1"), std::string::npos);
+}
+
+TEST_F(config_file, defaults_file_round_trips) {
+    write(defaults_as_toml());
+    settings s = settings::defaults();
+    ASSERT_TRUE(apply_config_file(s, m_path));
+    for (const auto& row : setting_table()) {
+        EXPECT_EQ(row.show(s), row.show(settings::defaults())) << row.key;
+    }
+}
+
+TEST(settings, markdown_lists_every_key) {
+    const std::string md = settings_as_markdown();
+    for (const auto& row : setting_table()) {
+        EXPECT_NE(md.find("| `" + std::string(row.key) + "` |"), std::string::npos) << row.key;
+    }
+}
+
+} // namespace
+} // namespace glasnode::node

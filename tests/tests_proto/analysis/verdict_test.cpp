@@ -1,0 +1,606 @@
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests_proto/analysis/verdict.hpp"
+
+namespace glasnode::proto {
+namespace {
+
+constexpr double link_bps = 20e6;
+
+// 100 interval samples within +-5% of `mean_bps`, in a pattern fixed by `phase`.
+std::vector<double> samples_around(double mean_bps, unsigned phase) {
+    std::vector<double> out;
+    for (unsigned k = 0; k < 100; ++k) {
+        const double wiggle = static_cast<double>(((k + phase) * 7919u) % 201u) / 100.0 - 1.0;
+        out.push_back(mean_bps * (1.0 + 0.05 * wiggle));
+    }
+    return out;
+}
+
+flow_record make_flow(direction dir, test_port port, flow_kind kind, std::uint32_t rep,
+                      double mean_bps) {
+    flow_record f;
+    f.dir = dir;
+    f.port = port;
+    f.kind = kind;
+    f.repetition = rep;
+    f.mean_bps = mean_bps;
+    f.interval_s = 0.05;
+    const unsigned phase = rep * 13u + (kind == flow_kind::bt ? 5u : 0u) +
+                           (port == test_port::bt ? 29u : 0u) +
+                           (dir == direction::upload ? 71u : 0u);
+    f.interval_bps = samples_around(mean_bps, phase);
+    f.sender_resets = reset_report{};
+    f.receiver_resets = reset_report{};
+    return f;
+}
+
+// Multiplier applied to the throughput of a flow, per (direction, port, kind).
+using policy = double (*)(direction, test_port, flow_kind);
+double neutral(direction, test_port, flow_kind) {
+    return 1.0;
+}
+
+// A sequential test: both directions, both ports, both kinds, 3 repetitions.
+std::vector<flow_record> sequential_test(policy p = neutral, std::uint32_t reps = 3) {
+    std::vector<flow_record> flows;
+    for (std::uint32_t rep = 0; rep < reps; ++rep) {
+        for (direction dir : {direction::download, direction::upload}) {
+            for (test_port port : {test_port::bt, test_port::neutral}) {
+                for (flow_kind kind : {flow_kind::bt, flow_kind::control}) {
+                    const double jitter = 1.0 - 0.02 * rep;
+                    flows.push_back(
+                        make_flow(dir, port, kind, rep, link_bps * jitter * p(dir, port, kind)));
+                }
+            }
+        }
+    }
+    return flows;
+}
+
+const port_verdict& find(const test_analysis& a, direction dir, test_port port) {
+    for (const port_verdict& v : a.verdicts) {
+        if (v.dir == dir && v.port == port) {
+            return v;
+        }
+    }
+    ADD_FAILURE() << "no verdict for that direction and port";
+    return a.verdicts.front();
+}
+
+test_analysis run(const std::vector<flow_record>& flows, const analysis_settings& s = {}) {
+    auto r = analyse(flows, s);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? std::move(r).value() : test_analysis{};
+}
+
+void expect_all_finite(const test_analysis& a) {
+    for (const port_verdict& v : a.verdicts) {
+        for (double x :
+             {v.bt_mbps, v.control_mbps, v.ratio, v.ks_p, v.area,
+              v.content.glasnost.relative_difference, v.content.glasnost.test_noise,
+              v.content.wehe.signed_area, v.content.paired.ratio, v.content.paired.ratio_low,
+              v.content.paired.ratio_high, v.content.paired.p_value}) {
+            EXPECT_TRUE(std::isfinite(x));
+        }
+    }
+}
+
+TEST(Verdict, Strings) {
+    EXPECT_EQ(to_string(verdict::none), "none");
+    EXPECT_EQ(to_string(verdict::throttled), "throttled");
+    EXPECT_EQ(to_string(verdict::blocked), "blocked");
+    EXPECT_EQ(to_string(verdict::reset_injected), "reset-injected");
+    EXPECT_EQ(to_string(verdict::inconclusive), "inconclusive");
+    EXPECT_EQ(to_string(basis::none), "none");
+    EXPECT_EQ(to_string(basis::content), "content");
+    EXPECT_EQ(to_string(basis::port), "port");
+    for (verdict v : {verdict::none, verdict::throttled, verdict::blocked, verdict::reset_injected,
+                      verdict::inconclusive}) {
+        EXPECT_EQ(parse_verdict(to_string(v)), v);
+    }
+    for (basis b : {basis::none, basis::content, basis::port}) {
+        EXPECT_EQ(parse_basis(to_string(b)), b);
+    }
+    EXPECT_FALSE(parse_verdict("reset_injected").has_value());
+    EXPECT_FALSE(parse_basis("").has_value());
+}
+
+TEST(Verdict, NeutralPathIsNoneEverywhere) {
+    const test_analysis a = run(sequential_test());
+    ASSERT_EQ(a.verdicts.size(), 4u);
+    EXPECT_EQ(a.verdicts[0].dir, direction::download);
+    EXPECT_EQ(a.verdicts[0].port, test_port::bt);
+    EXPECT_EQ(a.verdicts[3].dir, direction::upload);
+    EXPECT_EQ(a.verdicts[3].port, test_port::neutral);
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::none);
+        EXPECT_EQ(v.why, basis::none);
+        EXPECT_NEAR(v.bt_mbps, 20.0, 1e-9);
+        EXPECT_NEAR(v.control_mbps, 20.0, 1e-9);
+        EXPECT_GT(v.ks_p, 0.01);
+        EXPECT_EQ(v.content.glasnost.decision, rule_decision::none);
+        EXPECT_EQ(v.content.wehe.decision, rule_decision::none);
+        EXPECT_EQ(v.content.paired.decision, rule_decision::not_applicable);
+        EXPECT_FALSE(needs_confirmation(v));
+    }
+    EXPECT_TRUE(find(a, direction::download, test_port::bt).port_comparison.has_value());
+    EXPECT_FALSE(find(a, direction::download, test_port::neutral).port_comparison.has_value());
+    EXPECT_FALSE(needs_confirmation(a));
+    expect_all_finite(a);
+}
+
+TEST(Verdict, ContentThrottlingOnBothPorts) {
+    const test_analysis a = run(sequential_test([](direction dir, test_port, flow_kind kind) {
+        return dir == direction::download && kind == flow_kind::bt ? 0.4 : 1.0;
+    }));
+    for (test_port port : {test_port::bt, test_port::neutral}) {
+        const port_verdict& v = find(a, direction::download, port);
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_NEAR(v.bt_mbps, 8.0, 1e-9);
+        EXPECT_NEAR(v.control_mbps, 20.0, 1e-9);
+        EXPECT_NEAR(v.ratio, 0.4, 1e-9);
+        EXPECT_LT(v.ks_p, 0.01);
+        EXPECT_GT(v.area, 0.3);
+        EXPECT_TRUE(needs_confirmation(v));
+    }
+    EXPECT_EQ(find(a, direction::download, test_port::bt).port_comparison->outcome, verdict::none);
+    EXPECT_EQ(find(a, direction::upload, test_port::bt).outcome, verdict::none);
+    EXPECT_EQ(find(a, direction::upload, test_port::neutral).outcome, verdict::none);
+}
+
+TEST(Verdict, PortThrottlingOnTheBtPort) {
+    const test_analysis a = run(sequential_test([](direction dir, test_port port, flow_kind) {
+        return dir == direction::upload && port == test_port::bt ? 0.3 : 1.0;
+    }));
+    const port_verdict& v = find(a, direction::upload, test_port::bt);
+    EXPECT_EQ(v.content.outcome, verdict::none);
+    ASSERT_TRUE(v.port_comparison.has_value());
+    EXPECT_EQ(v.port_comparison->outcome, verdict::throttled);
+    EXPECT_EQ(v.outcome, verdict::throttled);
+    EXPECT_EQ(v.why, basis::port);
+    EXPECT_EQ(find(a, direction::upload, test_port::neutral).outcome, verdict::none);
+    EXPECT_EQ(find(a, direction::download, test_port::bt).outcome, verdict::none);
+}
+
+TEST(Verdict, ContentAndPortTogetherReportContent) {
+    const test_analysis a = run(sequential_test([](direction, test_port port, flow_kind kind) {
+        return (port == test_port::bt ? 0.5 : 1.0) * (kind == flow_kind::bt ? 0.5 : 1.0);
+    }));
+    const port_verdict& v = find(a, direction::download, test_port::bt);
+    EXPECT_EQ(v.content.outcome, verdict::throttled);
+    EXPECT_EQ(v.port_comparison->outcome, verdict::throttled);
+    EXPECT_EQ(v.outcome, verdict::throttled);
+    EXPECT_EQ(v.why, basis::content);
+}
+
+TEST(Verdict, ContentBlocking) {
+    std::vector<flow_record> flows = sequential_test();
+    for (flow_record& f : flows) {
+        if (f.kind == flow_kind::bt && f.dir == direction::download) {
+            f.end = flow_end::connect_failed;
+            f.mean_bps = 0.0;
+            f.interval_bps.clear();
+        }
+    }
+    const test_analysis a = run(flows);
+    for (test_port port : {test_port::bt, test_port::neutral}) {
+        const port_verdict& v = find(a, direction::download, port);
+        EXPECT_EQ(v.outcome, verdict::blocked);
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_EQ(v.content.test_failed, 3u);
+        EXPECT_EQ(v.content.reference_failed, 0u);
+        EXPECT_TRUE(needs_confirmation(v));
+    }
+    EXPECT_EQ(find(a, direction::upload, test_port::bt).outcome, verdict::none);
+    expect_all_finite(a);
+}
+
+TEST(Verdict, PortBlocking) {
+    std::vector<flow_record> flows = sequential_test();
+    for (flow_record& f : flows) {
+        if (f.port == test_port::bt) {
+            f.end = flow_end::stalled;
+            f.mean_bps = 0.0;
+            f.interval_bps.assign(100, 0.0);
+        }
+    }
+    const test_analysis a = run(flows);
+    const port_verdict& v = find(a, direction::download, test_port::bt);
+    // BT and control both dead on the BT port: the content comparison cannot tell.
+    EXPECT_EQ(v.content.outcome, verdict::inconclusive);
+    EXPECT_EQ(v.port_comparison->outcome, verdict::blocked);
+    EXPECT_EQ(v.outcome, verdict::blocked);
+    EXPECT_EQ(v.why, basis::port);
+    EXPECT_EQ(find(a, direction::download, test_port::neutral).outcome, verdict::none);
+    expect_all_finite(a);
+}
+
+TEST(Verdict, SilentFlowsCountAsBlocked) {
+    // Connected and "completed", but 0.5% of the best flow's rate: blocked, not throttled.
+    const test_analysis a = run(sequential_test(
+        [](direction, test_port, flow_kind kind) { return kind == flow_kind::bt ? 0.005 : 1.0; }));
+    EXPECT_EQ(find(a, direction::download, test_port::bt).outcome, verdict::blocked);
+    EXPECT_EQ(find(a, direction::download, test_port::bt).why, basis::content);
+    // At 2% it is a (severe) throttle.
+    const test_analysis b = run(sequential_test(
+        [](direction, test_port, flow_kind kind) { return kind == flow_kind::bt ? 0.02 : 1.0; }));
+    EXPECT_EQ(find(b, direction::download, test_port::bt).outcome, verdict::throttled);
+}
+
+TEST(Verdict, OneFailedFlowOfThreeIsInconclusive) {
+    std::vector<flow_record> flows = sequential_test();
+    for (flow_record& f : flows) {
+        if (f.kind == flow_kind::bt && f.port == test_port::neutral &&
+            f.dir == direction::download && f.repetition == 1) {
+            f.end = flow_end::connect_failed;
+            f.mean_bps = 0.0;
+        }
+    }
+    const test_analysis a = run(flows);
+    const port_verdict& v = find(a, direction::download, test_port::neutral);
+    EXPECT_EQ(v.content.test_failed, 1u);
+    EXPECT_EQ(v.outcome, verdict::inconclusive);
+    EXPECT_EQ(v.why, basis::none);
+    EXPECT_TRUE(needs_confirmation(v));
+    // A failed reference flow voids the comparison too, even when all test flows are fine.
+    std::vector<flow_record> g = sequential_test();
+    g[1].end = flow_end::other_error;    // download, bt port, control, rep 0: still carried data
+    g[3].end = flow_end::connect_failed; // download, neutral port, control, rep 0
+    g[3].mean_bps = 0.0;
+    const test_analysis b = run(g);
+    EXPECT_EQ(find(b, direction::download, test_port::neutral).outcome, verdict::inconclusive);
+    EXPECT_EQ(find(b, direction::download, test_port::bt).content.outcome, verdict::none);
+}
+
+TEST(Verdict, ForgedResetsByBasis) {
+    // A reset received by the BT flow's receiver that the sender never sent: content.
+    std::vector<flow_record> content = sequential_test();
+    for (flow_record& f : content) {
+        if (f.kind == flow_kind::bt && f.dir == direction::download && f.repetition == 2) {
+            f.end = flow_end::reset_received;
+            f.receiver_resets = reset_report{0, 1};
+        }
+    }
+    const test_analysis a = run(content);
+    for (test_port port : {test_port::bt, test_port::neutral}) {
+        const port_verdict& v = find(a, direction::download, port);
+        EXPECT_EQ(v.outcome, verdict::reset_injected);
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_TRUE(v.forged_reset);
+        EXPECT_FALSE(needs_confirmation(v));
+    }
+    EXPECT_EQ(find(a, direction::upload, test_port::bt).outcome, verdict::none);
+
+    // Resets on every flow of the BT port (sender side this time): port.
+    std::vector<flow_record> port = sequential_test();
+    for (flow_record& f : port) {
+        if (f.port == test_port::bt && f.dir == direction::upload) {
+            f.sender_resets = reset_report{0, 2};
+        }
+    }
+    const test_analysis b = run(port);
+    EXPECT_EQ(find(b, direction::upload, test_port::bt).outcome, verdict::reset_injected);
+    EXPECT_EQ(find(b, direction::upload, test_port::bt).why, basis::port);
+    EXPECT_EQ(find(b, direction::upload, test_port::neutral).outcome, verdict::none);
+
+    // A forged reset on the neutral control flow is proof of injection but of no basis.
+    std::vector<flow_record> unattributed = sequential_test();
+    unattributed[3].receiver_resets = reset_report{0, 1}; // download, neutral, control
+    const test_analysis c = run(unattributed);
+    EXPECT_EQ(find(c, direction::download, test_port::neutral).outcome, verdict::reset_injected);
+    EXPECT_EQ(find(c, direction::download, test_port::neutral).why, basis::none);
+    // Its port comparison is unaffected: the BT port itself is clean.
+    EXPECT_EQ(find(c, direction::download, test_port::bt).outcome, verdict::none);
+}
+
+TEST(Verdict, ResetsThatAnEndSentAreNotForged) {
+    flow_record f = make_flow(direction::download, test_port::bt, flow_kind::bt, 0, 1e6);
+    f.sender_resets = reset_report{1, 0};
+    f.receiver_resets = reset_report{0, 1};
+    EXPECT_FALSE(has_forged_reset(f));
+    f.receiver_resets = reset_report{0, 2};
+    EXPECT_TRUE(has_forged_reset(f));
+    // Without the sender's report nothing can be proven.
+    f.sender_resets.reset();
+    EXPECT_FALSE(has_forged_reset(f));
+}
+
+TEST(Verdict, NoisySequentialRepetitionsAreInconclusive) {
+    std::vector<flow_record> flows = sequential_test();
+    for (flow_record& f : flows) {
+        if (f.kind == flow_kind::control && f.dir == direction::download &&
+            f.port == test_port::neutral && f.repetition > 0) {
+            f.mean_bps *= 0.6; // cross traffic hit two of the three control repetitions
+            for (double& s : f.interval_bps) {
+                s *= 0.6;
+            }
+        }
+    }
+    const test_analysis a = run(flows);
+    const port_verdict& v = find(a, direction::download, test_port::neutral);
+    EXPECT_EQ(v.content.glasnost.decision, rule_decision::inconclusive);
+    EXPECT_EQ(v.outcome, verdict::inconclusive);
+    EXPECT_TRUE(needs_confirmation(v));
+}
+
+TEST(Verdict, OneRepetitionCannotBeConclusiveByGlasnost) {
+    const test_analysis a = run(sequential_test(neutral, 1));
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_EQ(v.content.glasnost.decision, rule_decision::inconclusive);
+        EXPECT_EQ(v.outcome, verdict::inconclusive);
+    }
+    expect_all_finite(a);
+}
+
+// Concurrent schedule: per (direction, port, repetition) one group in which BT and control run
+// together; `bt_share` is BT's per-interval rate relative to control's.
+std::vector<flow_record> concurrent_test(double bt_share, std::uint32_t reps = 3) {
+    std::vector<flow_record> flows;
+    std::uint32_t group = 0;
+    for (std::uint32_t rep = 0; rep < reps; ++rep) {
+        for (direction dir : {direction::download, direction::upload}) {
+            for (test_port port : {test_port::bt, test_port::neutral}) {
+                const double control_bps = link_bps / (1.0 + bt_share);
+                flow_record control = make_flow(dir, port, flow_kind::control, rep, control_bps);
+                flow_record bt = control;
+                bt.kind = flow_kind::bt;
+                for (std::size_t k = 0; k < bt.interval_bps.size(); ++k) {
+                    // Both flows see the same cross traffic: scale each interval alike.
+                    const double burst = (k / 15) % 2 == 0 ? 1.0 : 0.3;
+                    control.interval_bps[k] *= burst;
+                    bt.interval_bps[k] = bt_share * control.interval_bps[k];
+                }
+                control.mean_bps *= 0.65;
+                bt.mean_bps = bt_share * control.mean_bps;
+                control.concurrent_group = group;
+                bt.concurrent_group = group;
+                ++group;
+                flows.push_back(bt);
+                flows.push_back(control);
+            }
+        }
+    }
+    return flows;
+}
+
+TEST(Verdict, ConcurrentPairsDecideUnderCommonCrossTraffic) {
+    const test_analysis clean = run(concurrent_test(1.0));
+    for (const port_verdict& v : clean.verdicts) {
+        EXPECT_EQ(v.content.paired.decision, rule_decision::none);
+        EXPECT_EQ(v.outcome, verdict::none) << to_string(v.outcome);
+        EXPECT_NEAR(v.ratio, 1.0, 1e-9);
+    }
+    const test_analysis throttled = run(concurrent_test(0.5));
+    for (const port_verdict& v : throttled.verdicts) {
+        EXPECT_EQ(v.content.paired.decision, rule_decision::differentiated);
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_NEAR(v.ratio, 0.5, 1e-9);
+        EXPECT_LT(v.ratio, 0.8);
+        EXPECT_EQ(v.content.paired.pairs, 3u);
+    }
+}
+
+TEST(Verdict, MixedScheduleConflictIsInconclusive) {
+    // Sequential flows show BT at 60% (a cap above the fair share), concurrent pairs show no
+    // difference: the paired rule cannot see such a cap, so the test asks for a rerun.
+    std::vector<flow_record> flows = sequential_test(
+        [](direction, test_port, flow_kind kind) { return kind == flow_kind::bt ? 0.6 : 1.0; });
+    const std::vector<flow_record> pairs = concurrent_test(1.0);
+    flows.insert(flows.end(), pairs.begin(), pairs.end());
+    const test_analysis a = run(flows);
+    const port_verdict& v = find(a, direction::download, test_port::neutral);
+    EXPECT_EQ(v.content.glasnost.decision, rule_decision::differentiated);
+    EXPECT_EQ(v.content.wehe.decision, rule_decision::differentiated);
+    EXPECT_EQ(v.content.paired.decision, rule_decision::none);
+    EXPECT_EQ(v.outcome, verdict::inconclusive);
+    // Pooled rules used only the sequential flows (BT max 12 Mbit/s, not the shared rates).
+    EXPECT_NEAR(v.bt_mbps, 12.0, 1e-9);
+    // The same mix on a neutral path is none.
+    std::vector<flow_record> clean = sequential_test();
+    clean.insert(clean.end(), pairs.begin(), pairs.end());
+    for (const port_verdict& w : run(clean).verdicts) {
+        EXPECT_EQ(w.outcome, verdict::none);
+    }
+}
+
+// Concurrent pairs on every port whose per-interval ratio alternates between r1 and r2, with a
+// constant combined rate (so the busiest-half selection keeps every interval).
+std::vector<flow_record> alternating_pairs(double r1, double r2) {
+    std::vector<flow_record> flows;
+    std::uint32_t group = 100;
+    for (std::uint32_t rep = 0; rep < 3; ++rep) {
+        for (test_port port : {test_port::bt, test_port::neutral}) {
+            flow_record control = make_flow(direction::download, port, flow_kind::control, rep, 1);
+            flow_record bt = control;
+            bt.kind = flow_kind::bt;
+            for (std::size_t k = 0; k < control.interval_bps.size(); ++k) {
+                const double r = k % 2 == 0 ? r1 : r2;
+                control.interval_bps[k] = link_bps / (1.0 + r);
+                bt.interval_bps[k] = link_bps * r / (1.0 + r);
+            }
+            control.mean_bps = link_bps / 1.8;
+            bt.mean_bps = link_bps * 0.8 / 1.8;
+            control.concurrent_group = group;
+            bt.concurrent_group = group;
+            ++group;
+            flows.push_back(bt);
+            flows.push_back(control);
+        }
+    }
+    return flows;
+}
+
+TEST(Verdict, MixedScheduleAgreementOfWeakPairsAndSequentialRules) {
+    const auto sequential_60 = [](direction, test_port, flow_kind kind) {
+        return kind == flow_kind::bt ? 0.6 : 1.0;
+    };
+    // Pairs inconclusive with an estimate of sqrt(0.5) = 0.71 < 0.8, sequential throttled.
+    std::vector<flow_record> flows = sequential_test(sequential_60);
+    const std::vector<flow_record> weak_low = alternating_pairs(0.5, 1.0);
+    flows.insert(flows.end(), weak_low.begin(), weak_low.end());
+    const port_verdict v = find(run(flows), direction::download, test_port::bt);
+    EXPECT_EQ(v.content.paired.decision, rule_decision::inconclusive);
+    EXPECT_LT(v.content.paired.ratio, 0.8);
+    EXPECT_EQ(v.outcome, verdict::throttled);
+    EXPECT_EQ(v.why, basis::content);
+    // Pairs inconclusive with an estimate above 0.8: the two do not agree.
+    std::vector<flow_record> other = sequential_test(sequential_60);
+    const std::vector<flow_record> weak_high = alternating_pairs(0.7, 1.3);
+    other.insert(other.end(), weak_high.begin(), weak_high.end());
+    const port_verdict w = find(run(other), direction::download, test_port::bt);
+    EXPECT_EQ(w.content.paired.decision, rule_decision::inconclusive);
+    EXPECT_GT(w.content.paired.ratio, 0.8);
+    EXPECT_EQ(w.outcome, verdict::inconclusive);
+}
+
+TEST(Verdict, DegenerateInputs) {
+    const auto empty = analyse(std::vector<flow_record>{});
+    ASSERT_TRUE(empty.ok());
+    EXPECT_TRUE(empty->verdicts.empty());
+
+    // Only BT flows on one port: nothing to compare against.
+    std::vector<flow_record> lonely = {
+        make_flow(direction::download, test_port::bt, flow_kind::bt, 0, 1e6)};
+    const test_analysis a = run(lonely);
+    ASSERT_EQ(a.verdicts.size(), 1u);
+    EXPECT_EQ(a.verdicts[0].outcome, verdict::inconclusive);
+    expect_all_finite(a);
+
+    // Zero throughput everywhere: the path carried nothing at all.
+    std::vector<flow_record> zeros =
+        sequential_test([](direction, test_port, flow_kind) { return 0.0; });
+    const test_analysis z = run(zeros);
+    for (const port_verdict& v : z.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::inconclusive);
+        EXPECT_EQ(v.bt_mbps, 0.0);
+    }
+    expect_all_finite(z);
+
+    // Flows without interval samples: Glasnost still judges the means; Wehe has no data.
+    std::vector<flow_record> no_samples = sequential_test();
+    for (flow_record& f : no_samples) {
+        f.interval_bps.clear();
+    }
+    const test_analysis n = run(no_samples);
+    for (const port_verdict& v : n.verdicts) {
+        EXPECT_EQ(v.content.wehe.decision, rule_decision::not_applicable);
+        EXPECT_EQ(v.outcome, verdict::inconclusive);
+    }
+    expect_all_finite(n);
+}
+
+TEST(Verdict, RejectsMalformedInput) {
+    std::vector<flow_record> flows = sequential_test();
+    flows[0].interval_bps[3] = std::numeric_limits<double>::quiet_NaN();
+    auto r = analyse(flows);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::invalid_argument);
+
+    flows = sequential_test();
+    flows[1].mean_bps = std::numeric_limits<double>::infinity();
+    EXPECT_EQ(analyse(flows).err().code, errc::invalid_argument);
+
+    flows = sequential_test();
+    flows[2].mean_bps = -1.0;
+    EXPECT_EQ(analyse(flows).err().code, errc::invalid_argument);
+
+    flows = sequential_test();
+    flows[0].interval_bps.assign(max_samples_per_flow + 1, 1.0);
+    EXPECT_EQ(analyse(flows).err().code, errc::limit_exceeded);
+
+    std::vector<flow_record> many(
+        max_flows + 1, make_flow(direction::download, test_port::bt, flow_kind::bt, 0, 1));
+    EXPECT_EQ(analyse(many).err().code, errc::limit_exceeded);
+}
+
+port_verdict verdict_of(verdict v, basis b) {
+    port_verdict p;
+    p.outcome = v;
+    p.why = b;
+    return p;
+}
+
+TEST(Rerun, NeedsConfirmation) {
+    EXPECT_FALSE(needs_confirmation(verdict_of(verdict::none, basis::none)));
+    EXPECT_TRUE(needs_confirmation(verdict_of(verdict::throttled, basis::content)));
+    EXPECT_TRUE(needs_confirmation(verdict_of(verdict::blocked, basis::port)));
+    EXPECT_TRUE(needs_confirmation(verdict_of(verdict::inconclusive, basis::none)));
+    EXPECT_FALSE(needs_confirmation(verdict_of(verdict::reset_injected, basis::content)));
+    port_verdict merged = merge_rerun(verdict_of(verdict::throttled, basis::content),
+                                      verdict_of(verdict::throttled, basis::content));
+    EXPECT_EQ(merged.runs, 2u);
+    EXPECT_FALSE(needs_confirmation(merged)); // one rerun only
+}
+
+TEST(Rerun, MergeTable) {
+    struct row {
+        verdict first;
+        basis first_basis;
+        verdict rerun;
+        basis rerun_basis;
+        verdict expected;
+        basis expected_basis;
+        bool confirmed;
+    };
+    const row rows[] = {
+        {verdict::throttled, basis::content, verdict::throttled, basis::content, verdict::throttled,
+         basis::content, true},
+        {verdict::blocked, basis::port, verdict::blocked, basis::port, verdict::blocked,
+         basis::port, true},
+        {verdict::blocked, basis::content, verdict::throttled, basis::content, verdict::throttled,
+         basis::content, true},
+        {verdict::throttled, basis::content, verdict::throttled, basis::port, verdict::inconclusive,
+         basis::none, false},
+        {verdict::throttled, basis::content, verdict::none, basis::none, verdict::inconclusive,
+         basis::none, false},
+        {verdict::inconclusive, basis::none, verdict::none, basis::none, verdict::none, basis::none,
+         false},
+        {verdict::inconclusive, basis::none, verdict::throttled, basis::port, verdict::inconclusive,
+         basis::none, false},
+        {verdict::inconclusive, basis::none, verdict::inconclusive, basis::none,
+         verdict::inconclusive, basis::none, true},
+        {verdict::throttled, basis::content, verdict::reset_injected, basis::port,
+         verdict::reset_injected, basis::port, false},
+        {verdict::reset_injected, basis::content, verdict::none, basis::none,
+         verdict::reset_injected, basis::content, false},
+    };
+    for (const row& r : rows) {
+        SCOPED_TRACE(std::string(to_string(r.first)) + "/" + std::string(to_string(r.rerun)));
+        const port_verdict m =
+            merge_rerun(verdict_of(r.first, r.first_basis), verdict_of(r.rerun, r.rerun_basis));
+        EXPECT_EQ(m.outcome, r.expected);
+        EXPECT_EQ(m.why, r.expected_basis);
+        EXPECT_EQ(m.confirmed, r.confirmed);
+    }
+}
+
+TEST(Rerun, MergeWholeTests) {
+    const test_analysis first = run(sequential_test([](direction dir, test_port, flow_kind kind) {
+        return dir == direction::download && kind == flow_kind::bt ? 0.4 : 1.0;
+    }));
+    const test_analysis confirm = first;
+    const test_analysis cleared = run(sequential_test());
+    ASSERT_TRUE(needs_confirmation(first));
+    const test_analysis both = merge_rerun(first, confirm);
+    ASSERT_EQ(both.verdicts.size(), 4u);
+    EXPECT_EQ(find(both, direction::download, test_port::bt).outcome, verdict::throttled);
+    EXPECT_TRUE(find(both, direction::download, test_port::bt).confirmed);
+    EXPECT_FALSE(needs_confirmation(both));
+    const test_analysis disagree = merge_rerun(first, cleared);
+    EXPECT_EQ(find(disagree, direction::download, test_port::bt).outcome, verdict::inconclusive);
+    EXPECT_EQ(find(disagree, direction::upload, test_port::bt).outcome, verdict::none);
+    // Entries present in only one run are kept.
+    test_analysis partial = cleared;
+    partial.verdicts.resize(1);
+    EXPECT_EQ(merge_rerun(partial, first).verdicts.size(), 4u);
+}
+
+} // namespace
+} // namespace glasnode::proto

@@ -1,0 +1,408 @@
+#include "tests_proto/analysis/verdict.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "tests_proto/analysis/statistics.hpp"
+
+namespace glasnode::proto {
+
+std::string_view to_string(verdict v) noexcept {
+    switch (v) {
+    case verdict::none:
+        return "none";
+    case verdict::throttled:
+        return "throttled";
+    case verdict::blocked:
+        return "blocked";
+    case verdict::reset_injected:
+        return "reset-injected";
+    case verdict::inconclusive:
+        return "inconclusive";
+    }
+    return "inconclusive";
+}
+
+std::string_view to_string(basis b) noexcept {
+    switch (b) {
+    case basis::none:
+        return "none";
+    case basis::content:
+        return "content";
+    case basis::port:
+        return "port";
+    }
+    return "none";
+}
+
+std::optional<verdict> parse_verdict(std::string_view text) noexcept {
+    for (verdict v : {verdict::none, verdict::throttled, verdict::blocked, verdict::reset_injected,
+                      verdict::inconclusive}) {
+        if (to_string(v) == text) {
+            return v;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<basis> parse_basis(std::string_view text) noexcept {
+    for (basis b : {basis::none, basis::content, basis::port}) {
+        if (to_string(b) == text) {
+            return b;
+        }
+    }
+    return std::nullopt;
+}
+
+bool has_forged_reset(const flow_record& flow) noexcept {
+    if (!flow.sender_resets || !flow.receiver_resets) {
+        return false;
+    }
+    return flow.receiver_resets->received > flow.sender_resets->sent ||
+           flow.sender_resets->received > flow.receiver_resets->sent;
+}
+
+namespace {
+
+using flow_list = std::vector<const flow_record*>;
+
+bool finite_non_negative(double v) {
+    return std::isfinite(v) && v >= 0.0;
+}
+
+status validate(std::span<const flow_record> flows) {
+    if (flows.size() > max_flows) {
+        return make_error(errc::limit_exceeded, "differential test has " +
+                                                    std::to_string(flows.size()) +
+                                                    " flows, limit " + std::to_string(max_flows));
+    }
+    for (std::size_t i = 0; i < flows.size(); ++i) {
+        const flow_record& f = flows[i];
+        if (f.interval_bps.size() > max_samples_per_flow) {
+            return make_error(errc::limit_exceeded, "flow " + std::to_string(i) + " has " +
+                                                        std::to_string(f.interval_bps.size()) +
+                                                        " samples, limit " +
+                                                        std::to_string(max_samples_per_flow));
+        }
+        if (!finite_non_negative(f.mean_bps) || !finite_non_negative(f.interval_s)) {
+            return make_error(errc::invalid_argument,
+                              "flow " + std::to_string(i) +
+                                  " has a negative or non-finite throughput or interval");
+        }
+        for (double s : f.interval_bps) {
+            if (!finite_non_negative(s)) {
+                return make_error(errc::invalid_argument,
+                                  "flow " + std::to_string(i) +
+                                      " has a negative or non-finite interval sample");
+            }
+        }
+    }
+    return {};
+}
+
+int severity(verdict v) {
+    switch (v) {
+    case verdict::reset_injected:
+        return 4;
+    case verdict::blocked:
+        return 3;
+    case verdict::throttled:
+        return 2;
+    case verdict::inconclusive:
+        return 1;
+    case verdict::none:
+        return 0;
+    }
+    return 1;
+}
+
+bool is_positive(verdict v) {
+    return v == verdict::throttled || v == verdict::blocked;
+}
+
+verdict combine_pooled(rule_decision glasnost, rule_decision wehe) {
+    if (glasnost == rule_decision::differentiated && wehe == rule_decision::differentiated) {
+        return verdict::throttled;
+    }
+    if (glasnost == rule_decision::none && wehe == rule_decision::none) {
+        return verdict::none;
+    }
+    return verdict::inconclusive;
+}
+
+// Throughput rules on flows that all carried data.
+void judge_throughput(comparison& c, const flow_list& test, const flow_list& reference,
+                      const analysis_settings& settings) {
+    auto sequential = [](const flow_list& in) {
+        flow_list out;
+        for (const flow_record* f : in) {
+            if (!f->concurrent_group) {
+                out.push_back(f);
+            }
+        }
+        return out;
+    };
+    const flow_list seq_test = sequential(test);
+    const flow_list seq_reference = sequential(reference);
+    const bool pooled_on_sequential = !seq_test.empty() && !seq_reference.empty();
+    const flow_list& pool_test = pooled_on_sequential ? seq_test : test;
+    const flow_list& pool_reference = pooled_on_sequential ? seq_reference : reference;
+
+    auto means = [](const flow_list& in) {
+        std::vector<double> out;
+        for (const flow_record* f : in) {
+            out.push_back(f->mean_bps);
+        }
+        return out;
+    };
+    auto samples = [](const flow_list& in) {
+        std::vector<double> out;
+        for (const flow_record* f : in) {
+            out.insert(out.end(), f->interval_bps.begin(), f->interval_bps.end());
+        }
+        return out;
+    };
+    c.glasnost = glasnost_rule(means(pool_test), means(pool_reference), settings);
+    c.wehe = wehe_rule(samples(pool_test), samples(pool_reference), settings);
+
+    // Pairs: the first test and the first reference flow of each concurrent group.
+    std::map<std::uint32_t, std::pair<const flow_record*, const flow_record*>> groups;
+    for (const flow_record* f : test) {
+        if (f->concurrent_group) {
+            auto& slot = groups[*f->concurrent_group];
+            if (!slot.first) {
+                slot.first = f;
+            }
+        }
+    }
+    for (const flow_record* f : reference) {
+        if (f->concurrent_group) {
+            auto& slot = groups[*f->concurrent_group];
+            if (!slot.second) {
+                slot.second = f;
+            }
+        }
+    }
+    std::vector<aligned_pair> pairs;
+    for (const auto& [id, slot] : groups) {
+        if (slot.first && slot.second) {
+            pairs.push_back(aligned_pair{slot.first->interval_bps, slot.second->interval_bps});
+        }
+    }
+    c.paired = paired_rule(pairs, settings);
+
+    const verdict pooled = combine_pooled(c.glasnost.decision, c.wehe.decision);
+    switch (c.paired.decision) {
+    case rule_decision::differentiated:
+        c.outcome = verdict::throttled;
+        break;
+    case rule_decision::none:
+        c.outcome = pooled_on_sequential && pooled == verdict::throttled ? verdict::inconclusive
+                                                                         : verdict::none;
+        break;
+    case rule_decision::inconclusive:
+        // Independent evidence agreeing: the sequential flows are throttled by both pooled
+        // rules and the pairs' estimate is below the threshold, only not confidently.
+        c.outcome = pooled_on_sequential && pooled == verdict::throttled &&
+                            c.paired.ratio < settings.paired_ratio_threshold
+                        ? verdict::throttled
+                        : verdict::inconclusive;
+        break;
+    case rule_decision::not_applicable:
+        c.outcome = pooled;
+        break;
+    }
+}
+
+comparison compare(const flow_list& test, const flow_list& reference, double direction_best_bps,
+                   const analysis_settings& settings) {
+    comparison c;
+    c.test_flows = test.size();
+    c.reference_flows = reference.size();
+    if (test.empty() || reference.empty()) {
+        c.outcome = verdict::inconclusive;
+        return c;
+    }
+    const double silent_below = settings.silent_fraction * direction_best_bps;
+    auto failed = [&](const flow_record* f) {
+        return f->end == flow_end::connect_failed || f->end == flow_end::stalled ||
+               f->mean_bps <= 0.0 || f->mean_bps < silent_below;
+    };
+    flow_list healthy_test;
+    flow_list healthy_reference;
+    for (const flow_record* f : test) {
+        if (failed(f)) {
+            ++c.test_failed;
+        } else {
+            healthy_test.push_back(f);
+        }
+    }
+    for (const flow_record* f : reference) {
+        if (failed(f)) {
+            ++c.reference_failed;
+        } else {
+            healthy_reference.push_back(f);
+        }
+    }
+    judge_throughput(c, healthy_test, healthy_reference, settings);
+    const bool mostly_failed =
+        c.test_failed > 0 && static_cast<double>(c.test_failed) >=
+                                 settings.blocked_min_fraction * static_cast<double>(test.size());
+    if (mostly_failed && c.reference_failed == 0) {
+        c.outcome = verdict::blocked;
+    } else if (c.test_failed > 0 || c.reference_failed > 0) {
+        c.outcome = verdict::inconclusive;
+    }
+    return c;
+}
+
+port_verdict judge_port(direction dir, test_port port, std::span<const flow_record> flows,
+                        const analysis_settings& settings) {
+    flow_list bt_here;
+    flow_list control_here;
+    flow_list control_neutral;
+    bool forged_bt = false;
+    bool forged_control = false;
+    bool forged_neutral_control = false;
+    double best = 0.0;
+    for (const flow_record& f : flows) {
+        if (f.dir != dir) {
+            continue;
+        }
+        best = std::max(best, f.mean_bps);
+        const bool forged = has_forged_reset(f);
+        if (f.port == port) {
+            (f.kind == flow_kind::bt ? bt_here : control_here).push_back(&f);
+            (f.kind == flow_kind::bt ? forged_bt : forged_control) |= forged;
+        }
+        if (f.port == test_port::neutral && f.kind == flow_kind::control) {
+            control_neutral.push_back(&f);
+            forged_neutral_control |= forged;
+        }
+    }
+
+    port_verdict v;
+    v.dir = dir;
+    v.port = port;
+    v.content = compare(bt_here, control_here, best, settings);
+    if (port == test_port::bt && !control_neutral.empty()) {
+        v.port_comparison = compare(control_here, control_neutral, best, settings);
+    }
+
+    v.forged_reset = forged_bt || forged_control;
+    if (v.forged_reset) {
+        v.outcome = verdict::reset_injected;
+        if (forged_control && port == test_port::bt && !forged_neutral_control) {
+            v.why = basis::port;
+        } else if (forged_bt && !forged_control) {
+            v.why = basis::content;
+        } else {
+            v.why = basis::none;
+        }
+    } else {
+        v.outcome = v.content.outcome;
+        v.why = is_positive(v.outcome) ? basis::content : basis::none;
+        if (v.port_comparison && severity(v.port_comparison->outcome) > severity(v.outcome)) {
+            v.outcome = v.port_comparison->outcome;
+            v.why = is_positive(v.outcome) ? basis::port : basis::none;
+        }
+    }
+
+    const glasnost_outcome& g = v.content.glasnost;
+    v.bt_mbps = g.test_max_bps / 1e6;
+    v.control_mbps = g.reference_max_bps / 1e6;
+    if (v.content.paired.decision != rule_decision::not_applicable &&
+        v.content.paired.intervals > 0) {
+        v.ratio = v.content.paired.ratio;
+    } else if (g.reference_max_bps > 0.0) {
+        v.ratio = g.test_max_bps / g.reference_max_bps;
+    }
+    v.ks_p = v.content.wehe.ks_p;
+    v.area = v.content.wehe.area;
+    return v;
+}
+
+} // namespace
+
+result<test_analysis> analyse(std::span<const flow_record> flows,
+                              const analysis_settings& settings) {
+    if (status s = validate(flows); !s) {
+        return s.err();
+    }
+    test_analysis out;
+    for (direction dir : {direction::download, direction::upload}) {
+        for (test_port port : {test_port::bt, test_port::neutral}) {
+            const bool present = std::any_of(flows.begin(), flows.end(), [&](const flow_record& f) {
+                return f.dir == dir && f.port == port;
+            });
+            if (present) {
+                out.verdicts.push_back(judge_port(dir, port, flows, settings));
+            }
+        }
+    }
+    return out;
+}
+
+bool needs_confirmation(const port_verdict& v) noexcept {
+    return v.runs == 1 && (v.outcome == verdict::throttled || v.outcome == verdict::blocked ||
+                           v.outcome == verdict::inconclusive);
+}
+
+bool needs_confirmation(const test_analysis& a) noexcept {
+    return std::any_of(a.verdicts.begin(), a.verdicts.end(),
+                       [](const port_verdict& v) { return needs_confirmation(v); });
+}
+
+port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
+    port_verdict out = rerun;
+    out.runs = first.runs + rerun.runs;
+    out.confirmed = false;
+    if (first.outcome == rerun.outcome && first.why == rerun.why) {
+        out.confirmed = true;
+        return out;
+    }
+    if (first.outcome == verdict::reset_injected || rerun.outcome == verdict::reset_injected) {
+        const port_verdict& proof = first.outcome == verdict::reset_injected ? first : rerun;
+        out.outcome = verdict::reset_injected;
+        out.why = proof.why;
+        out.forged_reset = true;
+        return out;
+    }
+    if (is_positive(first.outcome) && is_positive(rerun.outcome) && first.why == rerun.why) {
+        out.outcome = verdict::throttled;
+        out.confirmed = true;
+        return out;
+    }
+    if ((first.outcome == verdict::inconclusive && rerun.outcome == verdict::none) ||
+        (first.outcome == verdict::none && rerun.outcome == verdict::inconclusive)) {
+        out.outcome = verdict::none;
+        out.why = basis::none;
+        return out;
+    }
+    out.outcome = verdict::inconclusive;
+    out.why = basis::none;
+    return out;
+}
+
+test_analysis merge_rerun(const test_analysis& first, const test_analysis& rerun) {
+    test_analysis out;
+    for (const port_verdict& a : first.verdicts) {
+        const auto match =
+            std::find_if(rerun.verdicts.begin(), rerun.verdicts.end(),
+                         [&](const port_verdict& b) { return b.dir == a.dir && b.port == a.port; });
+        out.verdicts.push_back(match == rerun.verdicts.end() ? a : merge_rerun(a, *match));
+    }
+    for (const port_verdict& b : rerun.verdicts) {
+        const bool seen =
+            std::any_of(first.verdicts.begin(), first.verdicts.end(),
+                        [&](const port_verdict& a) { return a.dir == b.dir && a.port == b.port; });
+        if (!seen) {
+            out.verdicts.push_back(b);
+        }
+    }
+    return out;
+}
+
+} // namespace glasnode::proto

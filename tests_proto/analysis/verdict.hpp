@@ -1,0 +1,166 @@
+// Verdicts of the differential test: from the measured flows of one test (both ends'
+// reports merged by the caller) to one verdict per direction and port.
+//
+// Inputs. For each direction (upload, download) and port (BT, neutral) there are flows of kind
+// BT and control. A flow carries its mean throughput, the receiver's interval samples, how it
+// ended, the resets each end reports having sent and received, its repetition index, and --
+// when it ran at the same time as other flows -- a concurrent group id. Any schedule works:
+//   sequential: no group ids; the pooled rules (Glasnost, Wehe) judge the flows;
+//   concurrent: flows sharing a group id ran together with intervals aligned (sample k of
+//     each covers the same wall-clock interval); the paired rule judges the pairs;
+//   mixed: the pooled rules use the sequential flows, the paired rule the concurrent ones.
+//
+// Verdict per (direction, port) with a basis:
+//   content: the BT payload is penalised relative to the control payload on the same port;
+//   port:    any payload is penalised on the BT port relative to the neutral port (control on
+//            the BT port against control on the neutral port);
+//   none:    no differentiation, or an effect that cannot be attributed (e.g. a forged reset
+//            on the neutral control flow).
+// Severity: reset-injected > blocked > throttled > inconclusive > none; with equal severity
+// content wins over port (the port comparison stays available in the result).
+// - reset-injected: an end received more resets than the other end reports having sent. Both
+//   ends are ours, so such a reset was forged on the path. This is proof, not statistics.
+// - blocked: at least half of the test flows could not connect, stalled, or carried almost
+//   nothing while every reference flow was healthy.
+// - throttled / none / inconclusive: the rules of rules.hpp, combined as follows. Pooled
+//   (Glasnost and Wehe on the same flows): throttled when both say differentiated, none when
+//   both say none, inconclusive otherwise -- the two fail on different noise (Glasnost on a
+//   slow repetition, Wehe on shifted distributions) so requiring both keeps false positives
+//   down, at the price of inconclusives that the confirmation rerun resolves. With concurrent
+//   pairs the paired rule leads: throttled when it says so; none when it says none unless the
+//   sequential flows of a mixed schedule say throttled (a cap above the fair share, which
+//   concurrent flows cannot see) -- then inconclusive; when it is inconclusive, throttled if
+//   the sequential flows say throttled and the pairs' estimated ratio is below the threshold
+//   (two independent measurements agreeing), inconclusive otherwise.
+// A positive (throttled, blocked) or inconclusive verdict asks for one confirmation rerun
+// (Wehe's practice); merge_rerun combines the two runs. reset-injected needs no rerun: the
+// counters of the two ends already prove it.
+//
+// Errors: analyse() returns errc::invalid_argument for non-finite or negative throughputs and
+// errc::limit_exceeded above max_flows / max_samples_per_flow. Network failures are data (flow
+// ends, resets), never errors.
+// Thread-safety: pure functions, no shared state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "storage/result.hpp"
+#include "tests_proto/analysis/rules.hpp"
+
+namespace glasnode::proto {
+
+enum class direction : std::uint8_t { upload, download };
+enum class test_port : std::uint8_t { bt, neutral };
+enum class flow_kind : std::uint8_t { bt, control };
+
+enum class flow_end : std::uint8_t {
+    completed,      // ran its full length
+    reset_received, // an end received a reset
+    connect_failed, // connection refused or timed out
+    stalled,        // connected, no payload byte arrived
+    other_error,
+};
+
+// Resets one end counted on the flow's connection.
+struct reset_report {
+    std::uint32_t sent = 0;
+    std::uint32_t received = 0;
+};
+
+struct flow_record {
+    direction dir = direction::download;
+    test_port port = test_port::bt;
+    flow_kind kind = flow_kind::bt;
+    std::uint32_t repetition = 0;
+    // Flows with the same id ran at the same time, their interval samples aligned.
+    std::optional<std::uint32_t> concurrent_group;
+    double mean_bps = 0.0;   // payload bytes * 8 / flow duration, measured at the receiver
+    double interval_s = 0.0; // length of one interval sample
+    std::vector<double> interval_bps;
+    flow_end end = flow_end::completed;
+    // As reported by the end that sent the payload and by the end that received it; absent
+    // when that end's report is missing (then no reset can be proven forged).
+    std::optional<reset_report> sender_resets;
+    std::optional<reset_report> receiver_resets;
+};
+
+inline constexpr std::size_t max_flows = 1024;
+inline constexpr std::size_t max_samples_per_flow = 100'000;
+
+enum class verdict : std::uint8_t { none, throttled, blocked, reset_injected, inconclusive };
+enum class basis : std::uint8_t { none, content, port };
+
+// "none", "throttled", "blocked", "reset-injected", "inconclusive"; "none", "content", "port".
+std::string_view to_string(verdict v) noexcept;
+std::string_view to_string(basis b) noexcept;
+std::optional<verdict> parse_verdict(std::string_view text) noexcept;
+std::optional<basis> parse_basis(std::string_view text) noexcept;
+
+// True when a reset was received that the other end reports not having sent.
+bool has_forged_reset(const flow_record& flow) noexcept;
+
+// One comparison of test flows against reference flows (content: BT vs control on a port;
+// port: control on the BT port vs control on the neutral port).
+struct comparison {
+    verdict outcome = verdict::inconclusive; // none, throttled, blocked or inconclusive
+    glasnost_outcome glasnost;
+    wehe_outcome wehe;
+    paired_outcome paired;
+    std::size_t test_flows = 0;
+    std::size_t reference_flows = 0;
+    std::size_t test_failed = 0; // could not connect, stalled or silent
+    std::size_t reference_failed = 0;
+};
+
+struct port_verdict {
+    direction dir = direction::download;
+    test_port port = test_port::bt;
+    verdict outcome = verdict::inconclusive;
+    basis why = basis::none;
+    // Content comparison figures, for display: Glasnost's max of repetition means (Mbit/s),
+    // the BT/control ratio (paired estimate when pairs exist, else of the two maxima), and
+    // Wehe's KS p-value and normalised area.
+    double bt_mbps = 0.0;
+    double control_mbps = 0.0;
+    double ratio = 1.0;
+    double ks_p = 1.0;
+    double area = 0.0;
+    comparison content;
+    std::optional<comparison> port_comparison; // only on the BT port
+    bool forged_reset = false;
+    bool confirmed = false; // a rerun agreed (set by merge_rerun)
+    std::uint32_t runs = 1;
+};
+
+struct test_analysis {
+    // One entry per (direction, port) present in the input, ordered download before upload,
+    // BT port before neutral.
+    std::vector<port_verdict> verdicts;
+};
+
+result<test_analysis> analyse(std::span<const flow_record> flows,
+                              const analysis_settings& settings = {});
+
+// True for throttled, blocked and inconclusive verdicts of a first run.
+bool needs_confirmation(const port_verdict& v) noexcept;
+bool needs_confirmation(const test_analysis& a) noexcept;
+
+// Combines a first run with its confirmation rerun (same direction and port):
+//   same verdict and basis        -> that verdict, confirmed, the rerun's figures;
+//   either run reset-injected     -> reset-injected (proof stands on its own);
+//   both throttled/blocked        -> throttled if they differ in kind (both show at least
+//                                    a throttle) with the same basis, else inconclusive;
+//   one positive, other none      -> inconclusive (one run cannot accuse nor clear);
+//   one inconclusive, other none  -> none (the clean run decides, the other was noise);
+//   inconclusive and positive     -> inconclusive;
+//   otherwise                     -> inconclusive.
+port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun);
+// Applies the above per (direction, port); entries only in one run are kept as they are.
+test_analysis merge_rerun(const test_analysis& first, const test_analysis& rerun);
+
+} // namespace glasnode::proto
