@@ -3,6 +3,11 @@
 set(GLASNODE_WARNINGS
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-qual -Wformat=2
     -Wimplicit-fallthrough -Wmissing-declarations)
+# clang's -Wmissing-declarations does not flag a non-static function without a prior
+# declaration; -Wmissing-prototypes does (g++ checks that with -Wmissing-declarations).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  list(APPEND GLASNODE_WARNINGS -Wmissing-prototypes)
+endif()
 
 if(GLASNODE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)

@@ -97,8 +97,8 @@ setting_def port_row(std::string_view key, std::string_view def, std::string_vie
     return {key, def, comment,
             [key, member](settings& s, std::string_view v) -> status {
                 std::uint64_t n = 0;
-                if (!parse_u64(v, n) || n < 1 || n > 65535)
-                    return bad(key, "a port number in 1..65535", v);
+                if (!parse_u64(v, n) || n > 65535)
+                    return bad(key, "a port number in 0..65535 (0: any free port)", v);
                 s.*member = static_cast<T>(n);
                 return {};
             },

@@ -1,12 +1,17 @@
 // One control-channel connection: a TCP socket driven by the sans-IO secure_channel core.
 //
-// Used by one coroutine at a time (request/response): handshake(), then receive()/send()
-// alternately. Every operation has a deadline; when it passes, the socket is cancelled and the
-// operation returns errc::timeout. After any error the connection is finished: the caller
-// logs the reason and drops it (close() is idempotent).
+// Full duplex on one executor: one coroutine reads (handshake(), then receive()), while any
+// coroutine may send(). Sends are queued in order; the first sender writes the queue out and
+// later senders return at once (their message is written by the active writer). Queued output
+// is bounded: a peer that stops reading fails the connection with errc::limit_exceeded.
+//
+// Every operation has a deadline; when one passes, the socket is closed and the operation
+// returns errc::timeout. After any error the connection is finished: the caller logs the
+// reason and drops it (close() is idempotent).
 //
 // Lifetime: always held by std::shared_ptr (timers keep it alive while armed). Not copyable
-// or movable. The identity and random source must outlive it.
+// or movable. The identity and random source must outlive it. Not thread-safe: use it from
+// its executor only.
 #pragma once
 
 #include <array>
@@ -27,6 +32,7 @@ struct connection_options {
     std::chrono::milliseconds connect_timeout{5000};
     std::chrono::milliseconds handshake_timeout{5000};
     std::chrono::milliseconds write_timeout{10000};
+    std::size_t max_queued_output = 4 * 1024 * 1024;
     overlay::channel_limits limits{};
 };
 
@@ -45,8 +51,10 @@ public:
 
     asio::awaitable<status> connect(const tcp::endpoint& to);
     asio::awaitable<status> handshake();
-    // The next application message, waiting at most `timeout` for it.
+    // The next application message, waiting at most `timeout` for it. One reader at a time.
     asio::awaitable<result<bytes>> receive(std::chrono::milliseconds timeout);
+    // Encrypts and queues one message; returns once it is written or handed to the active
+    // writer. An error means the connection is finished.
     asio::awaitable<status> send(byte_view message);
     void close() noexcept;
 
@@ -55,29 +63,45 @@ public:
     const std::optional<overlay::public_key>& authenticated_peer() const noexcept { return m_peer; }
     // Only after a successful handshake.
     const overlay::public_key& peer() const { return *m_peer; }
-    // "127.0.0.1:9773", or "?" once the socket is gone.
+    // "127.0.0.1:9773", or "?" when unknown.
     const std::string& remote() const noexcept { return m_remote; }
+    // Unique per process: lets protocol cores address a connection without holding it.
+    std::uint64_t id() const noexcept { return m_id; }
 
 private:
+    using clock = std::chrono::steady_clock;
+
+    // Closes the socket when an armed deadline passes; a late expiry of an earlier arming is
+    // ignored (generation check).
+    struct watchdog {
+        explicit watchdog(const asio::any_io_executor& ex) : timer(ex) {}
+        asio::steady_timer timer;
+        std::uint64_t generation = 0;
+        bool fired = false;
+    };
+
     control_connection(tcp::socket socket, overlay::channel_role role,
                        const overlay::identity& self, random_source& rng,
                        connection_options options);
 
-    void arm(std::chrono::milliseconds timeout);
-    void disarm();
-    using clock = std::chrono::steady_clock;
+    void arm(watchdog control_connection::*dog, clock::duration timeout);
+    void disarm(watchdog& dog);
     asio::awaitable<status> read_more(clock::time_point deadline);
-    asio::awaitable<status> flush();
-    error io_failure(const boost::system::error_code& ec, std::string_view what) const;
+    asio::awaitable<status> write_queued();
+    error io_failure(const boost::system::error_code& ec, std::string_view what,
+                     const watchdog& dog) const;
 
     tcp::socket m_socket;
-    asio::steady_timer m_timer;
-    std::uint64_t m_generation = 0; // invalidates a watchdog that fired late
-    bool m_timed_out = false;
+    watchdog m_read_dog;
+    watchdog m_write_dog;
     connection_options m_options;
     overlay::secure_channel m_channel;
     std::string m_remote = "?";
     std::optional<overlay::public_key> m_peer;
+    std::uint64_t m_id;
+    bytes m_queued;        // encrypted output not yet handed to the socket
+    bool m_writing = false; // a coroutine is in write_queued()
+    std::optional<error> m_write_error;
     std::array<std::uint8_t, 16 * 1024> m_buffer{};
 };
 

@@ -167,6 +167,15 @@ asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s, tcp::s
         co_return;
     }
 
+    // Checked before the validator runs, so that a token is never spent on a flow that
+    // cannot start.
+    if (s->stats.running >= s->config.max_flows) {
+        session->close_unused();
+        s->reject(rejection_reason::too_many_flows,
+                  "limit of " + std::to_string(s->config.max_flows) + " running flows reached",
+                  remote);
+        co_return;
+    }
     std::optional<flow_params> params;
     try {
         params = s->validator(flow_request{hs->kind, hs->hs.info_hash, hs->hs.peer_id, remote});
@@ -178,13 +187,6 @@ asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s, tcp::s
         s->reject(rejection_reason::token_refused,
                   "no live token for this info-hash (" + std::string{to_string(hs->kind)} +
                       " flow)",
-                  remote);
-        co_return;
-    }
-    if (s->stats.running >= s->config.max_flows) {
-        session->close_unused();
-        s->reject(rejection_reason::too_many_flows,
-                  "limit of " + std::to_string(s->config.max_flows) + " running flows reached",
                   remote);
         co_return;
     }

@@ -16,6 +16,7 @@
 #include "overlay/channel/secure_channel.hpp"
 #include "overlay/wire/core_messages.hpp"
 #include "overlay/wire/frame.hpp"
+#include "tests/support/scripted_initiator.hpp"
 
 namespace glasnode::node {
 namespace {
@@ -201,6 +202,38 @@ TEST_F(control_port, flipped_byte_in_a_frame_drops_only_that_peer) {
         EXPECT_TRUE(run(io, ping(*good, flip_at))) << "the good connection stopped working";
     }
     EXPECT_NE(m_log.str().find("dropped 127.0.0.1:"), std::string::npos) << m_log.str();
+}
+
+TEST_F(control_port, peer_presenting_a_key_it_cannot_sign_for_is_dropped) {
+    auto good = dial_good_client();
+    seeded_random mallory_rng(77);
+    const identity mallory = identity::generate(mallory_rng);
+    const std::size_t drops_before = m_closed.size();
+    const bool closed = run(io, [&]() -> asio::awaitable<bool> {
+        auto ex = co_await asio::this_coro::executor;
+        tcp::socket s(ex);
+        co_await s.async_connect(m_endpoint, use_awaitable);
+        // Mallory claims the good client's key but can only sign with her own.
+        test_support::scripted_initiator liar(m_client_id.key());
+        co_await write_all(s, liar.hello_frame());
+        wire::frame_decoder frames_in(1 << 16);
+        std::vector<bytes> frames;
+        std::array<std::uint8_t, 4096> buf{};
+        while (frames.empty()) {
+            const std::size_t n = co_await s.async_read_some(asio::buffer(buf), use_awaitable);
+            EXPECT_TRUE(frames_in.feed(byte_view(buf.data(), n), frames));
+        }
+        co_await write_all(s, liar.auth_frame(frames.front(), mallory));
+        co_return co_await wait_closed(s, std::chrono::seconds(5));
+    }());
+    EXPECT_TRUE(closed);
+    ASSERT_EQ(m_closed.size(), drops_before + 1);
+    EXPECT_EQ(last_drop()->why.code, errc::auth_failed) << last_drop()->why.describe();
+    EXPECT_NE(last_drop()->why.reason.find("does not verify"), std::string::npos)
+        << last_drop()->why.reason;
+    EXPECT_FALSE(last_drop()->peer.has_value()) << "an impersonator must never authenticate";
+    EXPECT_NE(m_log.str().find("does not verify"), std::string::npos) << m_log.str();
+    EXPECT_TRUE(run(io, ping(*good, 9)));
 }
 
 TEST_F(control_port, replayed_frame_is_rejected) {

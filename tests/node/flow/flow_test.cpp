@@ -49,9 +49,9 @@ void run_test(asio::io_context& ioc, std::function<asio::awaitable<void>()> body
 }
 
 // Wakes waiting coroutines when a callback changes something they wait for.
-class signal {
+class notifier {
 public:
-    explicit signal(asio::io_context& ioc) : m_timer(ioc) {
+    explicit notifier(asio::io_context& ioc) : m_timer(ioc) {
         m_timer.expires_at(clock::time_point::max());
     }
     void notify() { m_timer.cancel(); }
@@ -126,7 +126,7 @@ struct provider {
     std::vector<flow_request> requests;
     std::vector<flow_report> reports;
     std::vector<flow_rejection> rejections;
-    signal changed;
+    notifier changed;
 };
 
 // ---- Real flows in every kind and role ----

@@ -1,0 +1,222 @@
+// The provider side of test negotiation (Neubot's negotiate / test / collect), sans-IO.
+//
+// One session is one authenticated control connection, named by an opaque id the driver
+// chooses. A session holds at most one test at a time, queued or running. The provider:
+//   - checks a `negotiate` against its schedule bounds (refused otherwise) and its test name
+//     and version (refused / unsupported_version otherwise);
+//   - runs at most max_active tests at once and keeps at most max_queue more waiting in FIFO
+//     order (busy when full); a waiting agent gets `queue_status` whenever its position
+//     changes (and once when it joins the queue);
+//   - grants the slot with a fresh random token; the test's deadline is the grant time plus
+//     its schedule's wall time plus deadline_margin;
+//   - authorises each scheduled flow once, by the info-hash its handshake carries, while the
+//     test is live (granted, before its deadline, not finished);
+//   - finishes a test on `collect` (answering with its own measurements), on `cancel`, when
+//     the session closes, or at its deadline; the slot then goes to the next in the queue.
+//
+// Driving it. Every input takes `now` from the driver's steady clock; the provider never reads
+// a clock, a socket or OS randomness (the random_source is used for test tokens only). Inputs
+// return the effects to carry out, in order: messages to send on a session (close the session
+// after sending when close_after is set: the peer broke the protocol), and events for the
+// driver (a test was granted: its flows may now connect; a test finished: stop its flows,
+// store the measurements). After every call the driver re-arms one timer at next_expiry() and
+// calls handle_expiry() when it fires. An input that arrives after a test's deadline first
+// expires that test, so a late timer changes nothing observable. The flow engine reports each
+// provider-side flow with on_flow_finished() before the driver passes on the agent's collect.
+//
+// Errors: malformed agent messages are answered with wire::error_message (protocol,
+// limit_exceeded or unsupported_version, close_after set); refusals are error_message refused
+// or busy. on_flow_finished returns errc::not_found for no live test on the session or an
+// unknown flow, errc::timeout after the test's deadline, errc::invalid_argument for a flow
+// never authorised, reported twice, or a measurement outside the wire bounds. Nothing throws
+// except std::bad_alloc.
+// Thread-safety: none; one thread drives a provider. It holds a reference to the random_source,
+// which must outlive it. Neither copyable nor movable (drivers keep pointers to it).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "overlay/identity/random.hpp"
+#include "overlay/wire/bytes.hpp"
+#include "overlay/wire/message.hpp"
+#include "storage/result.hpp"
+#include "tests_proto/negotiation/measurement.hpp"
+#include "tests_proto/negotiation/messages.hpp"
+#include "tests_proto/negotiation/schedule.hpp"
+
+namespace glasnode::proto::negotiation {
+
+using session_id = std::uint64_t;
+using time_point = std::chrono::steady_clock::time_point;
+
+// The provider's settings; out-of-range values are clamped by the constructor as noted.
+struct provider_options {
+    // Schedule policy. Defaults: at most 64 flows of 500 ms .. 30 s, at most 4 flows per
+    // concurrent group, 2 s between groups, 180 s of wall time per test (a full test of 16
+    // flows at 5 s x 3 repetitions takes about 127 s). max_flows is clamped to
+    // max_schedule_flows.
+    schedule_bounds bounds;
+    // Tests waiting for a slot; more are answered busy. Clamped to max_queue_report.
+    std::size_t max_queue = 8;
+    // Tests running at once. One keeps tests from disturbing each other's measurements; at
+    // least 1.
+    std::size_t max_active = 1;
+    // Added to a test's wall time to form its deadline: room for connection set-up, a late
+    // start and the collect exchange.
+    std::chrono::milliseconds deadline_margin{30'000};
+    // Finished tests remembered so that a late flow is refused as expired or finished rather
+    // than as unknown (a diagnostic for the agent, nothing more).
+    std::size_t remembered_tests = 32;
+    // The version of the "diff" test this provider runs.
+    std::uint32_t test_version = diff_test_version;
+};
+
+// Send `message` (an encoded envelope) on `session`.
+struct send_message {
+    session_id session = 0;
+    bytes message;
+    // The agent broke the protocol: close the session once the message is sent.
+    bool close_after = false;
+};
+
+// The session's test holds a slot from now on; its flows may connect until `deadline`.
+struct test_granted {
+    session_id session = 0;
+    token_t token{};
+    time_point deadline{};
+    std::vector<flow_spec> schedule;
+};
+
+enum class finish_reason : std::uint8_t { completed, expired, session_closed, cancelled };
+std::string_view to_string(finish_reason r) noexcept;
+
+// The test is over and its slot is free: stop its flows, keep its measurements.
+struct test_finished {
+    session_id session = 0;
+    token_t token{};
+    finish_reason reason = finish_reason::completed;
+    // One per scheduled flow, in schedule order; flows never reported are not_run.
+    std::vector<flow_measurement> provider_measurements;
+    // As the agent sent them in `collect` (empty unless completed).
+    std::vector<flow_measurement> agent_measurements;
+};
+
+using effect = std::variant<send_message, test_granted, test_finished>;
+using effects = std::vector<effect>;
+
+// A test port may run this flow: for which test, as which role, until when.
+struct flow_assignment {
+    session_id session = 0;
+    std::uint16_t index = 0;
+    flow_spec spec;
+    flow_role role = flow_role::seed; // the provider's role
+    time_point deadline{};            // the test's deadline: stop the flow by then
+};
+
+enum class flow_refusal : std::uint8_t {
+    unknown_token, // no live or recently finished test has a flow with this info-hash
+    expired,       // the test's deadline has passed
+    finished,      // the test was collected, cancelled or its session closed
+    already_used,  // this flow has connected once already
+    wrong_kind,    // the flow is scheduled with the other payload kind
+    wrong_port,    // the flow is scheduled on the other test port
+};
+std::string_view to_string(flow_refusal r) noexcept;
+
+using flow_authorization = std::variant<flow_assignment, flow_refusal>;
+
+class provider {
+public:
+    // `random` must outlive the provider.
+    provider(provider_options options, random_source& random);
+    provider(const provider&) = delete;
+    provider& operator=(const provider&) = delete;
+    provider(provider&&) = delete;
+    provider& operator=(provider&&) = delete;
+    ~provider();
+
+    // One frame payload received from the agent on `session`: negotiate, collect or cancel.
+    effects receive(time_point now, session_id session, byte_view payload);
+    // The same messages already decoded (a dispatcher that decodes typed bodies calls these).
+    effects on_negotiate(time_point now, session_id session, const negotiate& message);
+    effects on_collect(time_point now, session_id session, const collect& message);
+    effects on_cancel(time_point now, session_id session);
+    // The control connection is gone: its queued test leaves the queue, its running test ends.
+    effects on_session_closed(time_point now, session_id session);
+
+    // Asked by a test port once it has read a handshake: `kind` from the first byte,
+    // `info_hash` as recovered (un-inverted for control flows), `port` the port it arrived on
+    // (nullopt: not checked). An accepted flow cannot be accepted again.
+    flow_authorization authorize_flow(time_point now, flow_kind kind, const info_hash_t& info_hash,
+                                      std::optional<test_port> port = std::nullopt);
+
+    // The provider's record of an authorised flow. Its index and role are set from the
+    // schedule; its samples are merged down to sample_budget(flows of the test) if needed.
+    status on_flow_finished(time_point now, session_id session, std::uint16_t index,
+                            flow_measurement measurement);
+
+    // The earliest deadline of a running test; nullopt when none runs.
+    std::optional<time_point> next_expiry() const noexcept;
+    // Finishes every running test whose deadline is <= now (reason expired) and grants the
+    // freed slots.
+    effects handle_expiry(time_point now);
+
+    // Introspection for the driver's status page and for tests.
+    std::size_t running() const noexcept { return m_active.size(); }
+    std::size_t waiting() const noexcept { return m_queue.size(); }
+    // 1-based position in the queue; nullopt if the session is not waiting.
+    std::optional<std::uint32_t> queue_position(session_id session) const noexcept;
+    bool is_running(session_id session) const noexcept;
+    const provider_options& options() const noexcept { return m_options; }
+
+private:
+    struct waiting_test {
+        session_id session = 0;
+        std::vector<flow_spec> schedule;
+        std::chrono::milliseconds wall{0};
+    };
+    struct flow_state {
+        flow_spec spec;
+        info_hash_t info_hash{};
+        bool authorized = false;
+        std::optional<flow_measurement> measurement;
+    };
+    struct running_test {
+        session_id session = 0;
+        token_t token{};
+        time_point deadline{};
+        std::vector<flow_state> flows;
+    };
+    struct remembered_test {
+        std::vector<info_hash_t> info_hashes;
+        finish_reason reason = finish_reason::completed;
+    };
+
+    running_test* find_running(session_id session) noexcept;
+    std::deque<waiting_test>::iterator find_waiting(session_id session) noexcept;
+    bool token_in_use(const token_t& token) const noexcept;
+    void expire(time_point now, effects& out);
+    void start(time_point now, waiting_test test, effects& out);
+    void finish(std::size_t active_index, finish_reason reason,
+                std::vector<flow_measurement> agent_measurements, effects& out);
+    void fill_slots(time_point now, effects& out);
+    void report_positions(std::size_t from, effects& out);
+    void remove_waiting(std::deque<waiting_test>::iterator it, effects& out);
+    void withdraw(time_point now, session_id session, finish_reason reason, effects& out);
+
+    provider_options m_options;
+    random_source& m_random;
+    wire::message_registry m_accepted;
+    std::vector<running_test> m_active;
+    std::deque<waiting_test> m_queue;
+    std::deque<remembered_test> m_remembered;
+};
+
+} // namespace glasnode::proto::negotiation
