@@ -35,26 +35,9 @@
 
 namespace glasnode::node {
 
-enum class flow_role : std::uint8_t {
-    seed,  // sends pieces
-    leech, // requests pieces and measures
-};
-
-std::string_view to_string(flow_role role) noexcept;
-
-enum class flow_end : std::uint8_t {
-    completed,        // ran for its duration and closed gracefully
-    reset_received,   // ECONNRESET or EPIPE: a RST reached us
-    eof_early,        // the peer closed before the duration was over
-    stalled,          // no byte moved in either direction for stall_timeout
-    connect_failed,   // the connection was refused or unreachable
-    connect_timeout,  // no connection within connect_timeout
-    handshake_failed, // bad or late handshake, wrong info-hash, bad message before transfer
-    refused,          // the provider closed without answering our handshake (token refused)
-    error,            // a local failure or a peer violating the protocol mid-flow
-};
-
-std::string_view to_string(flow_end end) noexcept;
+// Shared with the schedule, the negotiation messages and the analysis.
+using proto::flow_end;
+using proto::flow_role;
 
 struct flow_params {
     proto::diff::flow_kind kind = proto::diff::flow_kind::bt;

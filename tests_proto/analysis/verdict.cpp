@@ -227,7 +227,7 @@ comparison compare(const flow_list& test, const flow_list& reference, double dir
     }
     const double silent_below = settings.silent_fraction * direction_best_bps;
     auto failed = [&](const flow_record* f) {
-        return f->end == flow_end::connect_failed || f->end == flow_end::stalled ||
+        return never_connected(f->end) || f->end == flow_end::stalled ||
                f->mean_bps <= 0.0 || f->mean_bps < silent_below;
     };
     flow_list healthy_test;

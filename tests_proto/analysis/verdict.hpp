@@ -51,20 +51,9 @@
 
 #include "storage/result.hpp"
 #include "tests_proto/analysis/rules.hpp"
+#include "tests_proto/flow_types.hpp"
 
 namespace glasnode::proto {
-
-enum class direction : std::uint8_t { upload, download };
-enum class test_port : std::uint8_t { bt, neutral };
-enum class flow_kind : std::uint8_t { bt, control };
-
-enum class flow_end : std::uint8_t {
-    completed,      // ran its full length
-    reset_received, // an end received a reset
-    connect_failed, // connection refused or timed out
-    stalled,        // connected, no payload byte arrived
-    other_error,
-};
 
 // Resets one end counted on the flow's connection.
 struct reset_report {

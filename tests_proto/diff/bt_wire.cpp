@@ -59,10 +59,6 @@ std::string hex_byte(std::uint8_t b) {
 
 } // namespace
 
-std::string_view to_string(flow_kind kind) noexcept {
-    return kind == flow_kind::control ? "control" : "bt";
-}
-
 std::string_view to_string(message_type type) noexcept {
     switch (type) {
     case message_type::keep_alive:

@@ -27,15 +27,12 @@
 
 #include "overlay/wire/bytes.hpp"
 #include "storage/result.hpp"
+#include "tests_proto/flow_types.hpp"
 
 namespace glasnode::proto::diff {
 
-enum class flow_kind : std::uint8_t {
-    bt,      // the real BitTorrent peer-wire stream
-    control, // the same bytes, each XOR 0xFF
-};
+using proto::flow_kind;
 
-std::string_view to_string(flow_kind kind) noexcept;
 
 // The XOR mask applied to every byte of a flow of this kind.
 constexpr std::uint8_t wire_mask(flow_kind kind) noexcept {

@@ -8,9 +8,9 @@ namespace glasnode::proto::negotiation {
 result<bytes> make_negotiate(std::span<const flow_spec> schedule, const schedule_bounds& bounds,
                              std::uint32_t test_version) {
     if (schedule.size() > max_schedule_flows) {
-        return make_error(errc::invalid_argument,
-                          "schedule has more than " + std::to_string(max_schedule_flows) +
-                              " flows");
+        return make_error(errc::invalid_argument, "schedule has more than " +
+                                                      std::to_string(max_schedule_flows) +
+                                                      " flows");
     }
     if (auto wall = validate_schedule(schedule, bounds); !wall)
         return wall.err();
@@ -39,8 +39,7 @@ bytes make_cancel() {
     return wire::encode_message(cancel{});
 }
 
-result<provider_reply> decode_provider_reply(byte_view payload,
-                                             const wire::decode_limits& limits) {
+result<provider_reply> decode_provider_reply(byte_view payload, const wire::decode_limits& limits) {
     static const wire::message_registry accepted = provider_to_agent_registry();
     auto env = wire::decode_envelope(payload, accepted, limits);
     if (!env)

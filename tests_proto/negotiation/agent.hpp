@@ -27,7 +27,8 @@
 namespace glasnode::proto::negotiation {
 
 // An encoded negotiate for the "diff" test at `test_version`.
-result<bytes> make_negotiate(std::span<const flow_spec> schedule, const schedule_bounds& bounds = {},
+result<bytes> make_negotiate(std::span<const flow_spec> schedule,
+                             const schedule_bounds& bounds = {},
                              std::uint32_t test_version = diff_test_version);
 
 // An encoded collect. Sample series are merged down to sample_budget(measurements.size()) so

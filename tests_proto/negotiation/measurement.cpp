@@ -20,32 +20,6 @@ void pack_str(wire::packer& pk, std::string_view s) {
 
 } // namespace
 
-std::string_view to_string(end_reason e) noexcept {
-    switch (e) {
-    case end_reason::completed:
-        return "completed";
-    case end_reason::reset_received:
-        return "reset-received";
-    case end_reason::eof_early:
-        return "eof-early";
-    case end_reason::stalled:
-        return "stalled";
-    case end_reason::connect_failed:
-        return "connect-failed";
-    case end_reason::connect_timeout:
-        return "connect-timeout";
-    case end_reason::handshake_failed:
-        return "handshake-failed";
-    case end_reason::refused:
-        return "refused";
-    case end_reason::error:
-        return "error";
-    case end_reason::not_run:
-        return "not-run";
-    }
-    return "unknown";
-}
-
 std::size_t sample_budget(std::size_t flows) noexcept {
     if (flows == 0)
         return max_samples_per_flow;
@@ -85,7 +59,7 @@ status check_measurement(const flow_measurement& m) {
     };
     if (static_cast<std::uint8_t>(m.role) > 1)
         return bad("role out of range");
-    if (static_cast<std::uint8_t>(m.end) > max_end_reason)
+    if (static_cast<std::uint8_t>(m.end) > max_flow_end)
         return bad("end reason out of range");
     if (m.connect_time_us > max_us || m.duration_us > max_us || m.sample_interval_us > max_us ||
         m.min_rtt_us > max_us)
@@ -127,7 +101,7 @@ result<flow_measurement> decode_measurement(const msgpack::object& array, std::s
     flow_measurement m;
     m.index = r.uint<std::uint16_t>("index");
     m.role = static_cast<flow_role>(r.u64("role", 1));
-    m.end = static_cast<end_reason>(r.u64("end", max_end_reason));
+    m.end = static_cast<flow_end>(r.u64("end", max_flow_end));
     m.bytes_sent = r.u64("bytes sent");
     m.bytes_received = r.u64("bytes received");
     m.payload_bytes = r.u64("payload bytes");
@@ -155,7 +129,8 @@ result<flow_measurement> decode_measurement(const msgpack::object& array, std::s
         return s.err();
     if (!std::all_of(m.congestion_control.begin(), m.congestion_control.end(), printable)) {
         return make_error(errc::protocol_error,
-                          std::string(label) + " field 14 (congestion control): non-printable byte");
+                          std::string(label) +
+                              " field 14 (congestion control): non-printable byte");
     }
     return m;
 }

@@ -2,7 +2,7 @@
 // the collect exchange hands each end the other's, so the analysis can compare what was sent
 // with what arrived (a reset that neither end sent was forged on the path).
 //
-// Failures of the network are data here (end_reason), never errors.
+// Failures of the network are data here (flow_end), never errors.
 //
 // Bounds (checked by decode_measurement, which every collect message goes through): at most
 // max_samples_per_flow samples per flow and max_samples_per_message over one message, times
@@ -29,21 +29,9 @@
 namespace glasnode::proto::negotiation {
 
 // How a flow ended, as seen by one end. Wire codes are the enumerator values (never renumber).
-enum class end_reason : std::uint8_t {
-    completed = 0,        // ran its scheduled length
-    reset_received = 1,   // this end received a TCP reset
-    eof_early = 2,        // the peer closed before the scheduled end
-    stalled = 3,          // connected, but no payload moved for too long
-    connect_failed = 4,   // the connection was refused or unreachable
-    connect_timeout = 5,  // no answer to the connection attempt in time
-    handshake_failed = 6, // the BitTorrent handshake was malformed or missing
-    refused = 7,          // the provider did not authorise the flow
-    error = 8,            // this end failed on its own side
-    not_run = 9,          // the flow was never started (test cut short, no report)
-};
-inline constexpr std::uint8_t max_end_reason = 9;
+using proto::flow_end;
+inline constexpr std::uint8_t max_flow_end = 9;
 
-std::string_view to_string(end_reason e) noexcept;
 
 inline constexpr std::size_t max_samples_per_flow = 1000;
 // Keeps a whole collect message well under the control channel's 256 KiB frame: 16384 samples
@@ -57,10 +45,11 @@ inline constexpr std::chrono::microseconds max_measured_time = std::chrono::hour
 struct flow_measurement {
     std::uint16_t index = 0;
     flow_role role = flow_role::seed;
-    end_reason end = end_reason::not_run;
+    flow_end end = flow_end::not_run;
     std::uint64_t bytes_sent = 0;     // on the wire, headers included
     std::uint64_t bytes_received = 0; // on the wire, headers included
-    std::uint64_t payload_bytes = 0;  // piece block bytes moved (sent by a seed, received by a leech)
+    std::uint64_t payload_bytes =
+        0; // piece block bytes moved (sent by a seed, received by a leech)
     std::uint64_t connect_time_us = 0;
     std::uint64_t duration_us = 0;
     std::uint64_t sample_interval_us = 0;

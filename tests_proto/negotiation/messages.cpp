@@ -88,9 +88,9 @@ result<std::vector<flow_measurement>> decode_measurements(const msgpack::object&
             return m.err();
         samples += m->samples.size();
         if (samples > max_samples_per_message) {
-            return make_error(errc::limit_exceeded,
-                              label + ": more than " + std::to_string(max_samples_per_message) +
-                                  " samples in one message");
+            return make_error(errc::limit_exceeded, label + ": more than " +
+                                                        std::to_string(max_samples_per_message) +
+                                                        " samples in one message");
         }
         out.push_back(std::move(*m));
     }
@@ -145,10 +145,9 @@ result<queue_status> queue_status::decode(const msgpack::object& body) {
     if (auto s = r.finish(); !s)
         return s.err();
     if (m.position == 0 || m.position > m.queue_length) {
-        return make_error(errc::protocol_error, "queue_status: position " +
-                                                    std::to_string(m.position) +
-                                                    " outside the queue of " +
-                                                    std::to_string(m.queue_length));
+        return make_error(errc::protocol_error,
+                          "queue_status: position " + std::to_string(m.position) +
+                              " outside the queue of " + std::to_string(m.queue_length));
     }
     return m;
 }
@@ -165,8 +164,7 @@ result<grant> grant::decode(const msgpack::object& body) {
     wire::field_reader r(body, name, 2);
     grant m;
     m.token = r.fixed_bin<token_size>("token");
-    m.valid_for_ms =
-        r.u64("valid for ms", static_cast<std::uint64_t>(max_grant_validity.count()));
+    m.valid_for_ms = r.u64("valid for ms", static_cast<std::uint64_t>(max_grant_validity.count()));
     if (auto s = r.finish(); !s)
         return s.err();
     return m;
@@ -206,9 +204,9 @@ result<cancel> cancel::decode(const msgpack::object& body) {
 }
 
 status add_negotiation_messages(wire::message_registry& registry) {
-    for (status s : {registry.add<negotiate>(), registry.add<queue_status>(),
-                     registry.add<grant>(), registry.add<collect>(),
-                     registry.add<collect_reply>(), registry.add<cancel>()}) {
+    for (status s :
+         {registry.add<negotiate>(), registry.add<queue_status>(), registry.add<grant>(),
+          registry.add<collect>(), registry.add<collect_reply>(), registry.add<cancel>()}) {
         if (!s)
             return s;
     }

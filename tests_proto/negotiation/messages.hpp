@@ -12,7 +12,7 @@
 //
 // Enum fields travel as small uints with the codes given below (stable, never renumbered):
 // direction upload 0 / download 1, port bt 0 / neutral 1, kind bt 0 / control 1; flow_role and
-// end_reason as their enumerator values.
+// flow_end as their enumerator values.
 //
 // Bounds checked on decode: test name at most max_test_name printable bytes, at most
 // max_schedule_flows flows, queue position and length at most max_queue_report, grant validity

@@ -116,9 +116,9 @@ effects provider::on_negotiate(time_point now, session_id session, const negotia
         return out;
     }
     if (message.test_name != diff_test_name) {
-        out.push_back(error_to(session, wire::wire_error::refused,
-                               "unknown test: this provider serves " +
-                                   std::string(diff_test_name)));
+        out.push_back(
+            error_to(session, wire::wire_error::refused,
+                     "unknown test: this provider serves " + std::string(diff_test_name)));
         return out;
     }
     if (message.test_version != m_options.test_version) {
@@ -156,8 +156,8 @@ effects provider::on_collect(time_point now, session_id session, const collect& 
     expire(now, out);
     running_test* test = find_running(session);
     if (test == nullptr) {
-        out.push_back(
-            error_to(session, wire::wire_error::refused, "no running test to collect on this session"));
+        out.push_back(error_to(session, wire::wire_error::refused,
+                               "no running test to collect on this session"));
         return out;
     }
     collect_reply reply;
@@ -169,7 +169,7 @@ effects provider::on_collect(time_point now, session_id session, const collect& 
             flow_measurement m;
             m.index = f.spec.index;
             m.role = provider_role(f.spec.dir);
-            m.end = end_reason::not_run;
+            m.end = flow_end::not_run;
             reply.measurements.push_back(std::move(m));
         }
     }
@@ -338,8 +338,8 @@ void provider::start(time_point now, waiting_test test, effects& out) {
     r.flows.reserve(test.schedule.size());
     for (const flow_spec& spec : test.schedule)
         r.flows.push_back(flow_state{spec, flow_info_hash(token, spec.index), false, std::nullopt});
-    const auto valid_for =
-        std::chrono::duration_cast<std::chrono::milliseconds>(test.wall + m_options.deadline_margin);
+    const auto valid_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+        test.wall + m_options.deadline_margin);
     out.push_back(send_message{
         test.session,
         wire::encode_message(grant{token, static_cast<std::uint64_t>(valid_for.count())})});
@@ -367,7 +367,7 @@ void provider::finish(std::size_t active_index, finish_reason reason,
             flow_measurement m;
             m.index = f.spec.index;
             m.role = provider_role(f.spec.dir);
-            m.end = end_reason::not_run;
+            m.end = flow_end::not_run;
             done.provider_measurements.push_back(std::move(m));
         }
     }

@@ -26,7 +26,7 @@
 //
 // Errors: malformed agent messages are answered with wire::error_message (protocol,
 // limit_exceeded or unsupported_version, close_after set); refusals are error_message refused
-// or busy. on_flow_finished returns errc::not_found for no live test on the session or an
+// or busy; an agent whose test passes its deadline is told so with error_message refused. on_flow_finished returns errc::not_found for no live test on the session or an
 // unknown flow, errc::timeout after the test's deadline, errc::invalid_argument for a flow
 // never authorised, reported twice, or a measurement outside the wire bounds. Nothing throws
 // except std::bad_alloc.

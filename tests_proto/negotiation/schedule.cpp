@@ -20,18 +20,6 @@ std::string flow_label(const flow_spec& f) {
 
 } // namespace
 
-std::string_view to_string(flow_role role) noexcept {
-    return role == flow_role::seed ? "seed" : "leech";
-}
-
-std::string_view direction_name(direction dir) noexcept {
-    return dir == direction::upload ? "upload" : "download";
-}
-
-std::string_view port_name(test_port port) noexcept {
-    return port == test_port::bt ? "bt" : "neutral";
-}
-
 std::chrono::milliseconds schedule_wall_time(std::span<const flow_spec> schedule,
                                              std::chrono::milliseconds group_margin) {
     std::map<std::uint16_t, std::uint32_t> longest;
@@ -51,8 +39,8 @@ result<std::chrono::milliseconds> validate_schedule(std::span<const flow_spec> s
         return make_error(errc::invalid_argument, "schedule has no flows");
     if (schedule.size() > bounds.max_flows) {
         return make_error(errc::invalid_argument,
-                          "schedule has " + std::to_string(schedule.size()) +
-                              " flows, at most " + std::to_string(bounds.max_flows) + " allowed");
+                          "schedule has " + std::to_string(schedule.size()) + " flows, at most " +
+                              std::to_string(bounds.max_flows) + " allowed");
     }
     std::set<std::uint16_t> indices;
     std::map<std::uint16_t, std::size_t> group_sizes;

@@ -60,15 +60,7 @@ struct flow_spec {
     friend bool operator==(const flow_spec&, const flow_spec&) = default;
 };
 
-// What a node does in a flow's BitTorrent exchange: the seed sends pieces, the leech requests
-// and receives them. Wire codes are the enumerator values.
-enum class flow_role : std::uint8_t { seed = 0, leech = 1 };
-
-std::string_view to_string(flow_role role) noexcept;
-// "upload" / "download", "bt" / "neutral" (named so as not to collide with a to_string the
-// analysis layer may add for its own enums).
-std::string_view direction_name(direction dir) noexcept;
-std::string_view port_name(test_port port) noexcept;
+using proto::flow_role;
 
 // The provider seeds download flows and leeches upload flows; the agent does the opposite.
 constexpr flow_role provider_role(direction dir) noexcept {

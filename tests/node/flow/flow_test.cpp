@@ -196,7 +196,7 @@ INSTANTIATE_TEST_SUITE_P(KindsAndRoles, FlowPair,
                                                               diff::flow_kind::control),
                                             ::testing::Values(flow_role::leech, flow_role::seed)),
                          [](const auto& param_info) {
-                             return std::string{diff::to_string(std::get<0>(param_info.param))} +
+                             return std::string{proto::to_string(std::get<0>(param_info.param))} +
                                     "_agent_" +
                                     std::string{to_string(std::get<1>(param_info.param))};
                          });

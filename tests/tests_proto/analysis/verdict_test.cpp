@@ -250,7 +250,7 @@ TEST(Verdict, OneFailedFlowOfThreeIsInconclusive) {
     EXPECT_TRUE(needs_confirmation(v));
     // A failed reference flow voids the comparison too, even when all test flows are fine.
     std::vector<flow_record> g = sequential_test();
-    g[1].end = flow_end::other_error;    // download, bt port, control, rep 0: still carried data
+    g[1].end = flow_end::error;    // download, bt port, control, rep 0: still carried data
     g[3].end = flow_end::connect_failed; // download, neutral port, control, rep 0
     g[3].mean_bps = 0.0;
     const test_analysis b = run(g);

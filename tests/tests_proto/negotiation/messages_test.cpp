@@ -44,7 +44,7 @@ flow_measurement full_measurement(std::uint16_t index, std::size_t samples) {
     flow_measurement m;
     m.index = index;
     m.role = flow_role::leech;
-    m.end = end_reason::reset_received;
+    m.end = flow_end::reset_received;
     m.bytes_sent = 123'456;
     m.bytes_received = std::numeric_limits<std::uint64_t>::max();
     m.payload_bytes = 99'999;
@@ -157,7 +157,7 @@ TEST(NegotiationMessages, RepliesRoundTrip) {
 
     collect c{{full_measurement(0, 100), full_measurement(9, 0)}};
     c.measurements[1].congestion_control.clear();
-    c.measurements[1].end = end_reason::not_run;
+    c.measurements[1].end = flow_end::not_run;
     auto c_back = wire::decode_message<collect>(wire::encode_message(c));
     ASSERT_TRUE(c_back.ok()) << c_back.err().describe();
     EXPECT_EQ(*c_back, c);
@@ -172,9 +172,9 @@ TEST(NegotiationMessages, RepliesRoundTrip) {
 }
 
 TEST(NegotiationMessages, EveryEndReasonRoundTrips) {
-    for (std::uint8_t e = 0; e <= max_end_reason; ++e) {
+    for (std::uint8_t e = 0; e <= max_flow_end; ++e) {
         flow_measurement m = full_measurement(e, 3);
-        m.end = static_cast<end_reason>(e);
+        m.end = static_cast<flow_end>(e);
         auto back = wire::decode_message<collect>(wire::encode_message(collect{{m}}));
         ASSERT_TRUE(back.ok());
         EXPECT_EQ(back->measurements.at(0).end, m.end);
@@ -251,9 +251,9 @@ TEST(NegotiationMessages, NegotiateRejectsOversizedNameAndSchedule) {
 
     negotiate big;
     for (std::size_t i = 0; i <= max_schedule_flows; ++i)
-        big.schedule.push_back(
-            flow_spec{static_cast<std::uint16_t>(i), direction::upload, test_port::bt,
-                      flow_kind::bt, static_cast<std::uint16_t>(i), 1000});
+        big.schedule.push_back(flow_spec{static_cast<std::uint16_t>(i), direction::upload,
+                                         test_port::bt, flow_kind::bt,
+                                         static_cast<std::uint16_t>(i), 1000});
     EXPECT_EQ(decode_error<negotiate>(wire::encode_message(big)), errc::limit_exceeded);
     big.schedule.pop_back();
     EXPECT_TRUE(wire::decode_message<negotiate>(wire::encode_message(big)).ok());
@@ -264,9 +264,9 @@ TEST(NegotiationMessages, QueueStatusAndGrantBounds) {
               errc::protocol_error);
     EXPECT_EQ(decode_error<queue_status>(wire::encode_message(queue_status{4, 3})),
               errc::protocol_error);
-    EXPECT_EQ(decode_error<queue_status>(
-                  wire::encode_message(queue_status{1, max_queue_report + 1})),
-              errc::protocol_error);
+    EXPECT_EQ(
+        decode_error<queue_status>(wire::encode_message(queue_status{1, max_queue_report + 1})),
+        errc::protocol_error);
 
     grant g;
     g.valid_for_ms = static_cast<std::uint64_t>(max_grant_validity.count()) + 1;
@@ -303,7 +303,7 @@ TEST(NegotiationMessages, MeasurementFieldsAreBounded) {
     EXPECT_EQ(decode_error<collect>(collect_of({bad_role})), errc::protocol_error);
 
     raw_measurement bad_end;
-    bad_end.end = max_end_reason + 1;
+    bad_end.end = max_flow_end + 1;
     EXPECT_EQ(decode_error<collect>(collect_of({bad_end})), errc::protocol_error);
 
     raw_measurement slow_connect;
@@ -333,8 +333,8 @@ TEST(NegotiationMessages, MeasurementListsAreBounded) {
     raw_measurement full;
     full.samples = max_samples_per_flow;
     const std::size_t over = max_samples_per_message / max_samples_per_flow + 1;
-    EXPECT_EQ(decode_error<collect_reply>(collect_of(std::vector<raw_measurement>(over, full),
-                                                     collect_reply::type_id)),
+    EXPECT_EQ(decode_error<collect_reply>(
+                  collect_of(std::vector<raw_measurement>(over, full), collect_reply::type_id)),
               errc::limit_exceeded);
     EXPECT_EQ(decode_error<collect>(collect_of(std::vector<raw_measurement>(over, full))),
               errc::limit_exceeded);
@@ -342,20 +342,21 @@ TEST(NegotiationMessages, MeasurementListsAreBounded) {
         wire::decode_message<collect>(collect_of(std::vector<raw_measurement>(over - 1, full)))
             .ok());
 
-    EXPECT_EQ(decode_error<collect>(
-                  collect_of(std::vector<raw_measurement>(max_schedule_flows + 1))),
-              errc::limit_exceeded);
+    EXPECT_EQ(
+        decode_error<collect>(collect_of(std::vector<raw_measurement>(max_schedule_flows + 1))),
+        errc::limit_exceeded);
 }
 
 TEST(NegotiationMessages, LargestCollectFitsAControlFrame) {
     // The secure channel's default frame bound.
     constexpr std::size_t frame_limit = 256 * 1024;
-    for (std::size_t flows : {std::size_t{1}, std::size_t{16}, std::size_t{17}, std::size_t{64},
-                              max_schedule_flows}) {
+    for (std::size_t flows :
+         {std::size_t{1}, std::size_t{16}, std::size_t{17}, std::size_t{64}, max_schedule_flows}) {
         collect c;
         for (std::size_t i = 0; i < flows; ++i) {
             flow_measurement m = full_measurement(static_cast<std::uint16_t>(i), 0);
-            m.bytes_sent = m.payload_bytes = m.retransmits = std::numeric_limits<std::uint64_t>::max();
+            m.bytes_sent = m.payload_bytes = m.retransmits =
+                std::numeric_limits<std::uint64_t>::max();
             m.samples.assign(sample_budget(flows), std::numeric_limits<std::uint64_t>::max());
             m.congestion_control.assign(max_congestion_name, 'c');
             c.measurements.push_back(std::move(m));

@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include "support.hpp"
 #include "tests_proto/negotiation/measurement.hpp"
 #include "tests_proto/negotiation/schedule.hpp"
-#include "support.hpp"
 
 namespace glasnode::proto::negotiation {
 namespace {
@@ -91,8 +91,8 @@ TEST(Schedule, RolesFollowTheAgentsDirection) {
     EXPECT_EQ(agent_role(direction::download), flow_role::leech);
     EXPECT_EQ(agent_role(direction::upload), flow_role::seed);
     EXPECT_EQ(to_string(flow_role::seed), "seed");
-    EXPECT_EQ(direction_name(direction::upload), "upload");
-    EXPECT_EQ(port_name(test_port::neutral), "neutral");
+    EXPECT_EQ(to_string(direction::upload), "upload");
+    EXPECT_EQ(to_string(test_port::neutral), "neutral");
 }
 
 TEST(FlowToken, IsKeyedBlake2bOverTheDomainAndIndex) {
@@ -102,8 +102,8 @@ TEST(FlowToken, IsKeyedBlake2bOverTheDomainAndIndex) {
     const std::string input = std::string("glasnode/diff/flow") + '\x01' + '\x02'; // index 0x0102
     token_t expected{};
     ASSERT_EQ(crypto_generichash(expected.data(), expected.size(),
-                                 reinterpret_cast<const unsigned char*>(input.data()),
-                                 input.size(), test_token.data(), test_token.size()),
+                                 reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                                 test_token.data(), test_token.size()),
               0);
     EXPECT_EQ(flow_token(test_token, 0x0102), expected);
     EXPECT_EQ(flow_info_hash(test_token, 0x0102), diff::info_hash_of_token(expected));

@@ -1,0 +1,120 @@
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "tests_proto/diff/schedule.hpp"
+
+namespace glasnode::proto::diff {
+namespace {
+
+TEST(schedule, full_test_covers_every_direction_port_and_kind) {
+    seeded_random rng(1);
+    const schedule_params p;
+    const auto s = make_schedule(p, rng);
+    // Per direction and repetition: 4 sequential flows; per direction: 3 concurrent pairs.
+    const std::size_t expected = 2 * (4 * p.sequential_repetitions + 6 * p.concurrent_repetitions);
+    ASSERT_EQ(s.size(), expected);
+    std::set<std::uint16_t> indices;
+    std::map<std::tuple<direction, test_port, flow_kind, bool>, int> count;
+    for (const auto& f : s) {
+        EXPECT_TRUE(indices.insert(f.index).second) << "duplicate index " << f.index;
+        EXPECT_EQ(f.duration, p.flow_duration);
+        ++count[{f.dir, f.port, f.kind, f.concurrent}];
+    }
+    for (direction d : {direction::upload, direction::download}) {
+        for (test_port port : {test_port::bt, test_port::neutral}) {
+            EXPECT_EQ((count[{d, port, flow_kind::bt, false}]), 2);
+            EXPECT_EQ((count[{d, port, flow_kind::control, false}]), 2);
+            EXPECT_EQ((count[{d, port, flow_kind::bt, true}]), 1);
+        }
+        // control runs in its content pair on each port, plus the port pair on both ports.
+        EXPECT_EQ((count[{d, test_port::bt, flow_kind::control, true}]), 2);
+        EXPECT_EQ((count[{d, test_port::neutral, flow_kind::control, true}]), 2);
+    }
+}
+
+TEST(schedule, groups_are_single_flows_or_matched_pairs) {
+    seeded_random rng(2);
+    const auto s = make_schedule({}, rng);
+    for (const auto& slot : slots_of(s)) {
+        ASSERT_TRUE(slot.size() == 1 || slot.size() == 2);
+        if (slot.size() == 1) {
+            EXPECT_FALSE(slot[0].concurrent);
+            continue;
+        }
+        EXPECT_TRUE(slot[0].concurrent && slot[1].concurrent);
+        EXPECT_EQ(slot[0].dir, slot[1].dir);
+        const bool content_pair = slot[0].port == slot[1].port && slot[0].kind != slot[1].kind;
+        const bool port_pair = slot[0].port != slot[1].port &&
+                               slot[0].kind == flow_kind::control &&
+                               slot[1].kind == flow_kind::control;
+        EXPECT_TRUE(content_pair || port_pair);
+    }
+}
+
+TEST(schedule, bt_and_control_alternate_within_each_sequential_pair) {
+    seeded_random rng(3);
+    const auto s = make_schedule({}, rng);
+    // Within a repetition, the sequential flows of one (direction, port) are one BT and one
+    // control, in either order.
+    std::map<std::tuple<std::uint32_t, direction, test_port>, std::vector<flow_kind>> seen;
+    for (const auto& f : s) {
+        if (!f.concurrent) seen[{f.repetition, f.dir, f.port}].push_back(f.kind);
+    }
+    for (const auto& [key, kinds] : seen) {
+        ASSERT_EQ(kinds.size(), 2u);
+        EXPECT_NE(kinds[0], kinds[1]);
+    }
+}
+
+TEST(schedule, order_is_random_but_fixed_by_the_seed) {
+    auto order = [](std::uint64_t seed) {
+        seeded_random rng(seed);
+        std::vector<std::tuple<int, int, int, int>> v;
+        for (const auto& f : make_schedule({}, rng))
+            v.emplace_back(static_cast<int>(f.dir), static_cast<int>(f.port),
+                           static_cast<int>(f.kind), f.group);
+        return v;
+    };
+    EXPECT_EQ(order(7), order(7));
+    int differing = 0;
+    for (std::uint64_t seed = 8; seed < 18; ++seed) differing += order(seed) != order(7) ? 1 : 0;
+    EXPECT_GE(differing, 9) << "the order barely depends on the seed";
+}
+
+TEST(schedule, transfer_time_counts_concurrent_groups_once) {
+    seeded_random rng(4);
+    schedule_params p;
+    p.flow_duration = std::chrono::milliseconds(2000);
+    const auto s = make_schedule(p, rng);
+    const std::size_t slots = slots_of(s).size();
+    EXPECT_EQ(slots, 2 * (4 * 2 + 3 * 1));
+    EXPECT_EQ(transfer_time(s), std::chrono::milliseconds(2000) * static_cast<int>(slots));
+}
+
+TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
+    seeded_random rng(5);
+    const comparison_key which[] = {{direction::download, test_port::bt},
+                                    {direction::upload, test_port::neutral}};
+    const auto s = make_confirmation(which, {}, rng, 100, 50, 9);
+    std::map<std::tuple<direction, test_port, flow_kind>, int> count;
+    for (const auto& f : s) {
+        EXPECT_GE(f.index, 100);
+        EXPECT_GE(f.group, 50);
+        EXPECT_EQ(f.repetition, 9u);
+        ++count[{f.dir, f.port, f.kind}];
+    }
+    // download/bt: BT + control sequential, the BT/control pair, and the port pair.
+    EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::bt}]), 2);
+    EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::control}]), 3);
+    EXPECT_EQ((count[{direction::download, test_port::neutral, flow_kind::control}]), 1);
+    // upload/neutral: no port pair.
+    EXPECT_EQ((count[{direction::upload, test_port::neutral, flow_kind::bt}]), 2);
+    EXPECT_EQ((count[{direction::upload, test_port::neutral, flow_kind::control}]), 2);
+    EXPECT_EQ((count[{direction::upload, test_port::bt, flow_kind::control}]), 0);
+    EXPECT_EQ(s.size(), 10u);
+}
+
+} // namespace
+} // namespace glasnode::proto::diff

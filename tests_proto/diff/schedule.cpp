@@ -1,0 +1,163 @@
+#include "tests_proto/diff/schedule.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace glasnode::proto::diff {
+namespace {
+
+// Fisher-Yates with the injected randomness (std::shuffle would need a URBG adaptor and its
+// results differ between standard libraries).
+template <class T>
+void shuffle(std::vector<T>& v, random_source& rng) {
+    for (std::size_t i = v.size(); i > 1; --i) {
+        const auto j = static_cast<std::size_t>(rng.uniform(i));
+        std::swap(v[i - 1], v[j]);
+    }
+}
+
+// A slot is one sequential flow or one concurrent group, before indices are assigned.
+struct flow_shape {
+    direction dir;
+    test_port port;
+    flow_kind kind;
+};
+using slot = std::vector<flow_shape>;
+
+std::vector<slot> sequential_slots(direction dir, std::span<const test_port> ports,
+                                   random_source& rng) {
+    std::vector<std::vector<slot>> pairs;
+    for (test_port port : ports) {
+        std::vector<slot> pair{{{dir, port, flow_kind::bt}}, {{dir, port, flow_kind::control}}};
+        if (rng.uniform(2) == 1) std::swap(pair[0], pair[1]);
+        pairs.push_back(std::move(pair));
+    }
+    shuffle(pairs, rng);
+    std::vector<slot> out;
+    for (auto& p : pairs) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+std::vector<slot> concurrent_slots(direction dir, std::span<const test_port> ports,
+                                   bool port_pair, random_source& rng) {
+    std::vector<slot> out;
+    for (test_port port : ports) {
+        slot s{{dir, port, flow_kind::bt}, {dir, port, flow_kind::control}};
+        if (rng.uniform(2) == 1) std::swap(s[0], s[1]);
+        out.push_back(std::move(s));
+    }
+    if (port_pair) {
+        slot s{{dir, test_port::bt, flow_kind::control}, {dir, test_port::neutral, flow_kind::control}};
+        if (rng.uniform(2) == 1) std::swap(s[0], s[1]);
+        out.push_back(std::move(s));
+    }
+    shuffle(out, rng);
+    return out;
+}
+
+struct numbering {
+    std::uint16_t next_index;
+    std::uint16_t next_group;
+};
+
+void emit(std::vector<planned_flow>& out, const std::vector<slot>& slots, std::uint32_t repetition,
+          std::chrono::milliseconds duration, numbering& n) {
+    for (const slot& s : slots) {
+        for (const flow_shape& f : s) {
+            planned_flow p;
+            p.index = n.next_index++;
+            p.dir = f.dir;
+            p.port = f.port;
+            p.kind = f.kind;
+            p.group = n.next_group;
+            p.repetition = repetition;
+            p.concurrent = s.size() > 1;
+            p.duration = duration;
+            out.push_back(p);
+        }
+        ++n.next_group;
+    }
+}
+
+// Interleaves the sequential and concurrent slots of one repetition in a random order while
+// keeping each list's own order (BT/control alternation stays intact).
+std::vector<slot> interleave(std::vector<slot> a, std::vector<slot> b, random_source& rng) {
+    std::vector<slot> out;
+    std::size_t i = 0, j = 0;
+    while (i < a.size() || j < b.size()) {
+        const std::size_t left_a = a.size() - i, left_b = b.size() - j;
+        if (left_b == 0 || (left_a > 0 && rng.uniform(left_a + left_b) < left_a))
+            out.push_back(std::move(a[i++]));
+        else
+            out.push_back(std::move(b[j++]));
+    }
+    return out;
+}
+
+constexpr test_port both_ports[] = {test_port::bt, test_port::neutral};
+
+} // namespace
+
+std::vector<planned_flow> make_schedule(const schedule_params& params, random_source& rng,
+                                        std::uint16_t first_index, std::uint16_t first_group) {
+    std::vector<direction> dirs;
+    if (params.upload) dirs.push_back(direction::upload);
+    if (params.download) dirs.push_back(direction::download);
+    std::vector<planned_flow> out;
+    numbering n{first_index, first_group};
+    const std::uint32_t reps = std::max(params.sequential_repetitions, params.concurrent_repetitions);
+    for (std::uint32_t rep = 0; rep < reps; ++rep) {
+        std::vector<slot> seq, conc;
+        for (direction d : dirs) {
+            if (rep < params.sequential_repetitions) {
+                auto s = sequential_slots(d, both_ports, rng);
+                seq.insert(seq.end(), s.begin(), s.end());
+            }
+            if (rep < params.concurrent_repetitions) {
+                auto c = concurrent_slots(d, both_ports, true, rng);
+                conc.insert(conc.end(), c.begin(), c.end());
+            }
+        }
+        emit(out, interleave(std::move(seq), std::move(conc), rng), rep, params.flow_duration, n);
+    }
+    return out;
+}
+
+std::vector<planned_flow> make_confirmation(std::span<const comparison_key> which,
+                                            const schedule_params& params, random_source& rng,
+                                            std::uint16_t first_index, std::uint16_t first_group,
+                                            std::uint32_t repetition) {
+    std::vector<slot> seq, conc;
+    for (const comparison_key& k : which) {
+        const test_port port[] = {k.port};
+        auto s = sequential_slots(k.dir, port, rng);
+        seq.insert(seq.end(), s.begin(), s.end());
+        auto c = concurrent_slots(k.dir, port, k.port == test_port::bt, rng);
+        conc.insert(conc.end(), c.begin(), c.end());
+    }
+    std::vector<planned_flow> out;
+    numbering n{first_index, first_group};
+    emit(out, interleave(std::move(seq), std::move(conc), rng), repetition, params.flow_duration,
+         n);
+    return out;
+}
+
+std::vector<std::vector<planned_flow>> slots_of(std::span<const planned_flow> schedule) {
+    std::map<std::uint16_t, std::vector<planned_flow>> by_group;
+    for (const planned_flow& f : schedule) by_group[f.group].push_back(f);
+    std::vector<std::vector<planned_flow>> out;
+    for (auto& [group, flows] : by_group) out.push_back(std::move(flows));
+    return out;
+}
+
+std::chrono::milliseconds transfer_time(std::span<const planned_flow> schedule) {
+    std::chrono::milliseconds total{0};
+    for (const auto& s : slots_of(schedule)) {
+        std::chrono::milliseconds longest{0};
+        for (const auto& f : s) longest = std::max(longest, f.duration);
+        total += longest;
+    }
+    return total;
+}
+
+} // namespace glasnode::proto::diff

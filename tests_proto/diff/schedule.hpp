@@ -1,0 +1,70 @@
+// The differential test's schedule: which flows run, in which order, and which run together.
+//
+// For each direction and repetition the schedule has
+//   - sequential flows: BT and control on the BT port and on the neutral port, one at a time,
+//     BT and control alternating within each (direction, port) pair in a random order, the
+//     pairs themselves shuffled (Glasnost and Wehe compare flows that ran at different times);
+//   - concurrent groups: BT + control on the same port, and control on the BT port + control on
+//     the neutral port, started together so that they meet the same cross traffic (the paired
+//     rule compares their aligned intervals: content and port differentiation).
+// Sequential and concurrent slots are interleaved in a random order seeded by the caller.
+//
+// Sans-IO and pure: randomness comes from the random_source; no clock.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "overlay/identity/random.hpp"
+#include "tests_proto/analysis/verdict.hpp"
+
+namespace glasnode::proto::diff {
+
+struct schedule_params {
+    std::chrono::milliseconds flow_duration{3000};
+    // Sequential repetitions of each (direction, port, kind).
+    std::uint32_t sequential_repetitions = 2;
+    // Repetitions of each concurrent group.
+    std::uint32_t concurrent_repetitions = 1;
+    bool upload = true;
+    bool download = true;
+};
+
+struct planned_flow {
+    std::uint16_t index = 0; // unique within one negotiation
+    direction dir = direction::download;
+    test_port port = test_port::bt;
+    flow_kind kind = flow_kind::bt;
+    std::uint16_t group = 0;     // slots run in ascending group order; equal group = together
+    std::uint32_t repetition = 0;
+    bool concurrent = false;     // true when the group holds more than this flow
+    std::chrono::milliseconds duration{0};
+};
+
+// A full test. Indices and groups start at `first_index` / `first_group`.
+std::vector<planned_flow> make_schedule(const schedule_params& params, random_source& rng,
+                                        std::uint16_t first_index = 0,
+                                        std::uint16_t first_group = 0);
+
+// The confirmation rerun of some (direction, port) comparisons: one sequential repetition of
+// BT and control on each, their concurrent pair, and for the BT port the port pair.
+struct comparison_key {
+    direction dir;
+    test_port port;
+};
+std::vector<planned_flow> make_confirmation(std::span<const comparison_key> which,
+                                            const schedule_params& params, random_source& rng,
+                                            std::uint16_t first_index, std::uint16_t first_group,
+                                            std::uint32_t repetition);
+
+// Flows grouped by slot, in execution order.
+std::vector<std::vector<planned_flow>> slots_of(std::span<const planned_flow> schedule);
+
+// Sum over slots of the longest flow: the test's transfer time without connection overheads.
+std::chrono::milliseconds transfer_time(std::span<const planned_flow> schedule);
+
+} // namespace glasnode::proto::diff
