@@ -8,6 +8,11 @@ set(GLASNODE_WARNINGS
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   list(APPEND GLASNODE_WARNINGS -Wmissing-prototypes)
 endif()
+# g++ 12 reports Boost 1.74 Asio's coroutine frames (awaitable_frame_base's sized operator
+# delete paired with its operator new) as mismatched: a false positive in Boost's header.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND GLASNODE_WARNINGS -Wno-mismatched-new-delete)
+endif()
 
 if(GLASNODE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,8 @@
 
 #include "node/control/connection.hpp"
 #include "node/daemon.hpp"
+#include "node/diff/agent.hpp"
+#include "node/results_store.hpp"
 #include "node/endpoint.hpp"
 #include "node/log.hpp"
 #include "overlay/identity/identity.hpp"
@@ -168,6 +171,160 @@ int cmd_run(const settings& s) {
     d.io().run();
     spdlog::info("stopped");
     return 0;
+}
+
+} // namespace glasnode::node
+
+namespace glasnode::node {
+namespace {
+
+result<overlay::public_key> parse_peer_id(const std::string& hex) {
+    bytes raw;
+    if (!from_hex(hex, raw) || raw.size() != 32)
+        return make_error(errc::invalid_argument, "--peer-id: expected 64 hex digits (a node id)");
+    overlay::public_key k{};
+    std::copy(raw.begin(), raw.end(), k.begin());
+    return k;
+}
+
+agent_options agent_options_from(const settings& s, const test_request& r) {
+    agent_options o;
+    o.schedule.flow_duration = std::chrono::milliseconds(r.flow_duration_ms);
+    o.schedule.sequential_repetitions = r.repetitions;
+    o.schedule.concurrent_repetitions = std::max(1u, r.repetitions / 2);
+    o.confirm = r.confirm;
+    o.congestion_control = r.congestion_control;
+    o.connection.handshake_timeout = s.handshake_timeout;
+    o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    return o;
+}
+
+// Runs the agent against `provider` on `io` and prints/stores the outcome.
+int run_and_report(asio::io_context& io, const settings& s, const overlay::identity& id,
+                   random_source& rng, results_store& store, tcp::endpoint provider,
+                   agent_options o, bool json) {
+    std::optional<result<test_report>> outcome;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            outcome.emplace(co_await run_diff_test(io.get_executor(), provider, id, rng, o));
+        },
+        log_coroutine_failure{"test"});
+    io.run();
+    (void)s;
+    if (!outcome) return fail(make_error(errc::closed, "the test did not finish"));
+    if (!*outcome) return fail(outcome->err());
+    const test_report& r = **outcome;
+    if (auto st = store.put(to_record(r)); !st)
+        std::fprintf(stderr, "glasnode: result not stored: %s\n", st.err().describe().c_str());
+    if (json)
+        std::cout << to_json(r).dump() << std::endl;
+    else
+        std::cout << "\n" << to_table(r);
+    return 0;
+}
+
+} // namespace
+
+int cmd_test(const settings& s, const test_request& request) {
+    auto where = parse_host_port(request.target);
+    if (!where) return fail(where.err());
+    agent_options o = agent_options_from(s, request);
+    if (!request.peer_id.empty()) {
+        auto k = parse_peer_id(request.peer_id);
+        if (!k) return fail(k.err());
+        o.expected_peer = *k;
+    }
+    init_logging(s.log_level);
+    system_random rng;
+    auto id = overlay::identity::load_or_create(s.data_dir, rng);
+    if (!id) return fail(id.err());
+    auto store = results_store::open(s.data_dir, s.storage_map_size);
+    if (!store) return fail(make_error(store.err().code, "database: " + store.err().reason));
+
+    asio::io_context io{1};
+    std::optional<result<tcp::endpoint>> ep;
+    asio::co_spawn(
+        io, [&]() -> asio::awaitable<void> { ep.emplace(co_await resolve(*where)); },
+        log_coroutine_failure{"resolve"});
+    io.run();
+    if (!ep || !*ep) return fail(ep ? ep->err() : make_error(errc::not_found, request.target));
+    io.restart();
+    return run_and_report(io, s, *id, rng, **store, **ep, std::move(o), request.json);
+}
+
+int cmd_results(const settings& s, std::size_t limit, bool json, const std::string& test_id) {
+    auto store = results_store::open(s.data_dir, s.storage_map_size);
+    if (!store) return fail(make_error(store.err().code, "database: " + store.err().reason));
+    std::vector<test_record> records;
+    if (!test_id.empty()) {
+        auto r = (*store)->find(test_id);
+        if (!r) return fail(r.err());
+        records.push_back(std::move(*r));
+    } else {
+        auto all = (*store)->list(limit);
+        if (!all) return fail(all.err());
+        records = std::move(*all);
+    }
+    if (json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& r : records) {
+            auto j = nlohmann::json::parse(r.report_json, nullptr, false);
+            out.push_back(j.is_discarded() ? nlohmann::json{{"test_id", r.test_id}} : j);
+        }
+        std::cout << out.dump() << std::endl;
+        return 0;
+    }
+    if (records.empty()) {
+        std::printf("no results yet in %s (run: glasnode test HOST:PORT)\n", s.data_dir.c_str());
+        return 0;
+    }
+    for (const auto& r : records) std::cout << to_table(r) << "\n";
+    return 0;
+}
+
+int cmd_demo(const settings& s, const test_request& request) {
+    init_logging(s.log_level == "info" ? "warn" : s.log_level);
+    system_random rng;
+    // Two nodes with their own identities and databases under <data_dir>/demo.
+    settings provider_settings = s;
+    provider_settings.data_dir = s.data_dir / "demo" / "provider";
+    provider_settings.bind_address = "127.0.0.1";
+    provider_settings.control_port = 0;
+    provider_settings.bt_port = 0;
+    provider_settings.neutral_port = 0;
+    settings agent_settings = s;
+    agent_settings.data_dir = s.data_dir / "demo" / "agent";
+
+    auto provider_id = overlay::identity::load_or_create(provider_settings.data_dir, rng);
+    if (!provider_id) return fail(provider_id.err());
+    auto agent_id = overlay::identity::load_or_create(agent_settings.data_dir, rng);
+    if (!agent_id) return fail(agent_id.err());
+    auto store = results_store::open(agent_settings.data_dir, s.storage_map_size);
+    if (!store) return fail(make_error(store.err().code, "database: " + store.err().reason));
+
+    daemon provider(provider_settings, *provider_id);
+    if (auto st = provider.start(); !st) return fail(st.err());
+    std::printf("glasnode demo: a local overlay on loopback\n");
+    std::printf("  provider node %s\n  %s\n", overlay::node_id_string(provider_id->key()).c_str(),
+                provider.ready_line().c_str());
+    std::printf("  agent node    %s\n", overlay::node_id_string(agent_id->key()).c_str());
+    std::printf("  data in %s\n\n", (s.data_dir / "demo").c_str());
+    std::fflush(stdout);
+    std::thread provider_thread([&] { provider.io().run(); });
+
+    tcp::endpoint target = provider.control_endpoint();
+    agent_options o = agent_options_from(s, request);
+    o.expected_peer = provider_id->key();
+    asio::io_context io{1};
+    const int rc = run_and_report(io, agent_settings, *agent_id, rng, **store, target, std::move(o),
+                                  request.json);
+    asio::post(provider.io(), [&] { provider.stop(); });
+    provider_thread.join();
+    if (rc == 0 && !request.json)
+        std::printf("\nstored in %s; list with: glasnode results --data-dir %s\n",
+                    (agent_settings.data_dir / "db").c_str(), agent_settings.data_dir.c_str());
+    return rc;
 }
 
 } // namespace glasnode::node

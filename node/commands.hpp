@@ -14,6 +14,24 @@ int cmd_run(const settings& s);
 int cmd_config(const settings& s, bool markdown, bool effective);
 // Opens an authenticated control channel to `target` ("HOST:PORT") and sends `count` pings.
 // `peer_id` (hex), when given, must match the key the peer authenticates with.
+// How a person asked for a differential test (`glasnode test` and the demo).
+struct test_request {
+    std::string target;            // "HOST:CONTROL_PORT"
+    bool json = false;
+    bool confirm = true;
+    unsigned flow_duration_ms = 3000;
+    unsigned repetitions = 2;
+    std::string congestion_control;
+    std::string peer_id;           // hex; empty: accept any key
+};
+// Runs one full test against a provider and prints it (a table, or one JSON object); stores
+// it. 0 when the test ran, whatever the verdicts.
+int cmd_test(const settings& s, const test_request& request);
+// Lists stored results, newest first (`limit` 0: all), or one by test-id prefix.
+int cmd_results(const settings& s, std::size_t limit, bool json, const std::string& test_id);
+// A local overlay on loopback: a provider node and an agent node in this process, one full
+// test between them, its verdicts printed.
+int cmd_demo(const settings& s, const test_request& request);
 int cmd_ping(const settings& s, const std::string& target, unsigned count,
              const std::string& peer_id);
 

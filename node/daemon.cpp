@@ -1,12 +1,13 @@
 #include "node/daemon.hpp"
 
-#include <boost/asio/ip/address.hpp>
 #include <spdlog/spdlog.h>
 
 #include "node/control/dispatcher.hpp"
 #include "node/control/server.hpp"
+#include "node/diff/provider_service.hpp"
 #include "node/endpoint.hpp"
 #include "node/log.hpp"
+#include "node/results_store.hpp"
 
 namespace glasnode::node {
 namespace {
@@ -31,6 +32,9 @@ struct daemon::impl {
             [](control_connection& c, wire::ping p) -> asio::awaitable<status> {
                 co_return co_await c.send(wire::encode_message(wire::pong{p.nonce}));
             });
+        control.on_closed([this](const close_event& e) {
+            if (provider) provider->session_closed(e.connection_id);
+        });
     }
 
     settings s;
@@ -39,6 +43,8 @@ struct daemon::impl {
     system_random rng;
     dispatcher routes;
     control_server control;
+    std::unique_ptr<results_store> store;
+    std::unique_ptr<provider_service> provider;
     tcp::endpoint control_endpoint;
 };
 
@@ -48,23 +54,46 @@ daemon::daemon(settings s, overlay::identity id)
 daemon::~daemon() = default;
 
 status daemon::start() {
+    auto store = results_store::open(m->s.data_dir, m->s.storage_map_size);
+    if (!store) return make_error(store.err().code, "database: " + store.err().reason);
+    m->store = std::move(*store);
+
     boost::system::error_code ec;
     const auto bind = asio::ip::make_address(m->s.bind_address, ec);
     if (ec) return make_error(errc::invalid_argument, "bind: " + ec.message());
+
+    provider_service_options po;
+    po.bind = bind;
+    po.bt_port = m->s.bt_port;
+    po.neutral_port = m->s.neutral_port;
+    auto provider = provider_service::open(m->io.get_executor(), po, m->rng, m->store.get());
+    if (!provider) return provider.err();
+    m->provider = std::move(*provider);
+    m->provider->serve(m->routes);
+
     auto ep = m->control.listen(tcp::endpoint(bind, m->s.control_port));
     if (!ep) return ep.err();
     m->control_endpoint = *ep;
     m->control.start();
-    spdlog::info("node {} listening: control {}", overlay::short_id(m->id.key()), to_string(*ep));
+    spdlog::info("node {} listening: control {}, bt test port {}, neutral test port {}",
+                 overlay::short_id(m->id.key()), to_string(*ep),
+                 m->provider->bt_endpoint().port(), m->provider->neutral_endpoint().port());
     return {};
 }
 
-void daemon::stop() { m->control.stop(); }
+void daemon::stop() {
+    m->control.stop();
+    if (m->provider) m->provider->stop();
+}
 
 asio::io_context& daemon::io() { return m->io; }
 
+tcp::endpoint daemon::control_endpoint() const { return m->control_endpoint; }
+
 std::string daemon::ready_line() const {
     return "glasnode ready control=" + to_string(m->control_endpoint) +
+           " bt=" + std::to_string(m->provider->bt_endpoint().port()) +
+           " neutral=" + std::to_string(m->provider->neutral_endpoint().port()) +
            " id=" + overlay::node_id_string(m->id.key());
 }
 

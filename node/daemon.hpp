@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include <boost/asio/io_context.hpp>
+#include "node/asio.hpp"
 
 #include "node/settings.hpp"
 #include "overlay/identity/identity.hpp"
@@ -28,6 +28,7 @@ public:
     boost::asio::io_context& io();
     // "glasnode ready control=ADDR:PORT ... id=HEX": printed once every listener is bound.
     std::string ready_line() const;
+    boost::asio::ip::tcp::endpoint control_endpoint() const;
 
 private:
     struct impl;

@@ -106,6 +106,40 @@ int main(int argc, char** argv) {
     ping->add_option("--count", ping_count, "Pings to send")->check(CLI::Range(1u, 1000u));
     ping->add_option("--peer-id", ping_peer_id, "Refuse a peer that is not this node id (hex)");
 
+    glasnode::node::test_request test_req;
+    auto add_test_options = [&](CLI::App* cmd) {
+        cmd->add_flag("--json", test_req.json, "Print one JSON object instead of a table");
+        cmd->add_flag("!--no-confirm", test_req.confirm,
+                      "Skip the confirmation rerun of positive or inconclusive comparisons");
+        cmd->add_option("--flow-duration", test_req.flow_duration_ms, "Length of each flow, ms")
+            ->check(CLI::Range(500u, 30000u));
+        cmd->add_option("--repetitions", test_req.repetitions,
+                        "Sequential repetitions of each (direction, port, kind)")
+            ->check(CLI::Range(1u, 5u));
+        cmd->add_option("--congestion-control", test_req.congestion_control,
+                        "TCP congestion control of this end's test flows (e.g. cubic, bbr)");
+    };
+    auto* test = app.add_subcommand(
+        "test", "Run one full differential test (BitTorrent vs control) against a provider");
+    add_common(test, opts);
+    test->add_option("target", test_req.target, "HOST:CONTROL_PORT of the provider")->required();
+    test->add_option("--peer-id", test_req.peer_id, "Refuse a provider that is not this node id");
+    add_test_options(test);
+
+    auto* results = app.add_subcommand("results", "List the stored test results, newest first");
+    add_common(results, opts);
+    std::size_t results_limit = 20;
+    bool results_json = false;
+    std::string results_id;
+    results->add_option("--limit", results_limit, "At most this many (0: all)");
+    results->add_flag("--json", results_json, "Print a JSON array of the stored reports");
+    results->add_option("--id", results_id, "Only the result whose test id starts with this");
+
+    auto* demo = app.add_subcommand(
+        "demo", "Local overlay on loopback: a provider node, an agent node, one full test");
+    add_common(demo, opts);
+    add_test_options(demo);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -121,5 +155,8 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(*s);
     if (*config) return cmd_config(*s, config_markdown, config_effective);
     if (*ping) return cmd_ping(*s, ping_target, ping_count, ping_peer_id);
+    if (*test) return cmd_test(*s, test_req);
+    if (*results) return cmd_results(*s, results_limit, results_json, results_id);
+    if (*demo) return cmd_demo(*s, test_req);
     return 2;
 }

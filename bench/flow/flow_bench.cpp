@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
         failures += !ok;
         std::printf("flow run=%d kind=%s direction=%s duration_s=%.3f gbit_s=%.2f samples=%zu "
                     "interval_ms=%.1f agent_end=%s provider_end=%s resets=%u/%u cc=%s\n",
-                    run, std::string{proto::to_string(o.kind)}.c_str(),
+                    run, std::string{glasnode::proto::to_string(o.kind)}.c_str(),
                     o.download ? "download" : "upload", secs, gbit, leecher.samples.size(),
                     std::chrono::duration<double, std::milli>(leecher.sample_interval).count(),
                     std::string{to_string(a.end)}.c_str(),

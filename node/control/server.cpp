@@ -28,7 +28,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
     }
 
     void report(const control_connection& conn, const error& why) {
-        close_event ev{conn.remote(), conn.authenticated_peer(), why};
+        close_event ev{conn.id(), conn.remote(), conn.authenticated_peer(), why};
         const std::string who =
             ev.peer ? conn.remote() + " peer " + overlay::short_id(*ev.peer) : conn.remote();
         if (why.code == errc::closed)
@@ -77,7 +77,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
                 spdlog::warn("control: refused {}: {} connections already open",
                              ep.address().to_string(), connections.size());
                 if (observer)
-                    observer({ep.address().to_string(), std::nullopt,
+                    observer({0, ep.address().to_string(), std::nullopt,
                               make_error(errc::busy, "too many control connections")});
                 sock.close(ignored);
                 continue;

@@ -28,6 +28,7 @@ struct control_server_options {
 
 // Why a connection ended, for logs and tests. `peer` is set once the handshake succeeded.
 struct close_event {
+    std::uint64_t connection_id = 0; // control_connection::id(); 0 if refused at accept
     std::string remote;
     std::optional<overlay::public_key> peer;
     error why;

@@ -107,6 +107,7 @@ std::vector<planned_flow> make_schedule(const schedule_params& params, random_so
     numbering n{first_index, first_group};
     const std::uint32_t reps = std::max(params.sequential_repetitions, params.concurrent_repetitions);
     for (std::uint32_t rep = 0; rep < reps; ++rep) {
+        shuffle(dirs, rng);
         std::vector<slot> seq, conc;
         for (direction d : dirs) {
             if (rep < params.sequential_repetitions) {

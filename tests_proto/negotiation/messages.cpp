@@ -153,18 +153,22 @@ result<queue_status> queue_status::decode(const msgpack::object& body) {
 }
 
 void grant::encode(wire::packer& pk) const {
-    pk.pack_array(2);
+    pk.pack_array(4);
     pk.pack_bin(static_cast<std::uint32_t>(token.size()));
     pk.pack_bin_body(reinterpret_cast<const char*>(token.data()),
                      static_cast<std::uint32_t>(token.size()));
     pk.pack_uint64(valid_for_ms);
+    pk.pack_uint16(bt_port);
+    pk.pack_uint16(neutral_port);
 }
 
 result<grant> grant::decode(const msgpack::object& body) {
-    wire::field_reader r(body, name, 2);
+    wire::field_reader r(body, name, 4);
     grant m;
     m.token = r.fixed_bin<token_size>("token");
     m.valid_for_ms = r.u64("valid for ms", static_cast<std::uint64_t>(max_grant_validity.count()));
+    m.bt_port = r.uint<std::uint16_t>("bt port");
+    m.neutral_port = r.uint<std::uint16_t>("neutral port");
     if (auto s = r.finish(); !s)
         return s.err();
     return m;

@@ -71,6 +71,9 @@ struct grant {
     token_t token{};
     // The provider accepts the test's flows and its collect for this long from the grant.
     std::uint64_t valid_for_ms = 0;
+    // Where the provider's test ports listen (on the address the agent reached it at).
+    std::uint16_t bt_port = 0;
+    std::uint16_t neutral_port = 0;
 
     void encode(wire::packer& pk) const;
     static result<grant> decode(const msgpack::object& body);

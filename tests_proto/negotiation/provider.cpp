@@ -342,7 +342,8 @@ void provider::start(time_point now, waiting_test test, effects& out) {
         test.wall + m_options.deadline_margin);
     out.push_back(send_message{
         test.session,
-        wire::encode_message(grant{token, static_cast<std::uint64_t>(valid_for.count())})});
+        wire::encode_message(grant{token, static_cast<std::uint64_t>(valid_for.count()),
+                                    m_options.bt_port, m_options.neutral_port})});
     out.push_back(test_granted{test.session, token, r.deadline, std::move(test.schedule)});
     m_active.push_back(std::move(r));
 }

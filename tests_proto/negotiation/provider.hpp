@@ -74,6 +74,9 @@ struct provider_options {
     // Finished tests remembered so that a late flow is refused as expired or finished rather
     // than as unknown (a diagnostic for the agent, nothing more).
     std::size_t remembered_tests = 32;
+    // The test ports announced in every grant.
+    std::uint16_t bt_port = 6881;
+    std::uint16_t neutral_port = 9775;
     // The version of the "diff" test this provider runs.
     std::uint32_t test_version = diff_test_version;
 };

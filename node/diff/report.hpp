@@ -1,0 +1,50 @@
+// One differential test as a person and a program read it: the flows of each run (the first
+// run and its confirmation rerun), the analysis of each run and the merged verdicts, as a
+// table for a terminal, as the JSON object of `glasnode test --json`, and as the record kept
+// in the results store.
+//
+// JSON contract (fields are added, never renamed): test_id, role, started_at (RFC 3339 UTC),
+// started_unix_ms, duration_s, peer {id, address}, verdicts [{direction, port, verdict, basis,
+// bt_mbps, control_mbps, ratio, ks_p, area, confirmed, runs, port_comparison}], flows
+// [{run, index, direction, port, kind, group, repetition, concurrent, mbps, end, agent_end,
+// provider_end, resets {agent_sent, agent_received, provider_sent, provider_received},
+// connect_ms, min_rtt_ms, retransmits, samples}], runs, congestion_control.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "node/diff/flows.hpp"
+#include "node/results_store.hpp"
+#include "tests_proto/analysis/verdict.hpp"
+
+namespace glasnode::node {
+
+struct test_report {
+    std::string test_id;
+    std::string role = "agent"; // "agent" | "provider"
+    std::uint64_t started_unix_ms = 0;
+    double duration_s = 0;
+    std::string peer_id;
+    std::string peer_address;
+    std::string congestion_control;
+    std::vector<std::vector<measured_flow>> runs;  // [0] the test, [1] its confirmation rerun
+    std::vector<proto::test_analysis> run_analyses; // one per run
+    proto::test_analysis analysis;                  // merged over the runs
+};
+
+// Analyses every run and merges them (analysis/verdict.hpp merge_rerun).
+status analyse_report(test_report& r);
+
+nlohmann::json to_json(const test_report& r);
+// A table of verdicts with the figures behind them, for a person.
+std::string to_table(const test_report& r);
+test_record to_record(const test_report& r);
+// The table of a stored record (from its verdicts), for `glasnode results`.
+std::string to_table(const test_record& r);
+
+} // namespace glasnode::node
