@@ -227,6 +227,7 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
             co_return second.err();
         }
         report.runs.push_back(std::move(*second));
+        report.confirmed_keys.push_back(which);
         if (auto st = analyse_report(report); !st) co_return st.err();
     }
     (*conn)->close();

@@ -1,5 +1,6 @@
 #include "node/diff/report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 
@@ -57,8 +58,18 @@ status analyse_report(test_report& r) {
     }
     if (r.run_analyses.empty()) return make_error(errc::invalid_argument, "no run to analyse");
     r.analysis = r.run_analyses.front();
-    for (std::size_t i = 1; i < r.run_analyses.size(); ++i)
-        r.analysis = proto::merge_rerun(r.analysis, r.run_analyses[i]);
+    for (std::size_t i = 1; i < r.run_analyses.size(); ++i) {
+        proto::test_analysis rerun = r.run_analyses[i];
+        if (i - 1 < r.confirmed_keys.size()) {
+            const auto& keys = r.confirmed_keys[i - 1];
+            std::erase_if(rerun.verdicts, [&](const proto::port_verdict& v) {
+                return std::none_of(keys.begin(), keys.end(), [&](const auto& k) {
+                    return k.dir == v.dir && k.port == v.port;
+                });
+            });
+        }
+        r.analysis = proto::merge_rerun(r.analysis, rerun);
+    }
     return {};
 }
 

@@ -21,6 +21,7 @@
 #include "node/diff/flows.hpp"
 #include "node/results_store.hpp"
 #include "tests_proto/analysis/verdict.hpp"
+#include "tests_proto/diff/schedule.hpp"
 
 namespace glasnode::node {
 
@@ -34,6 +35,10 @@ struct test_report {
     std::string congestion_control;
     std::vector<std::vector<measured_flow>> runs;  // [0] the test, [1] its confirmation rerun
     std::vector<proto::test_analysis> run_analyses; // one per run
+    // The (direction, port) comparisons each run after the first was meant to confirm; only
+    // those verdicts are merged (a rerun also yields partial entries for the ports its paired
+    // flows touch, which confirm nothing).
+    std::vector<std::vector<proto::diff::comparison_key>> confirmed_keys;
     proto::test_analysis analysis;                  // merged over the runs
 };
 

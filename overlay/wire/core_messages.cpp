@@ -12,10 +12,6 @@ void pack_fixed_bin(packer& pk, const std::array<std::uint8_t, N>& data) {
     pk.pack_bin_body(reinterpret_cast<const char*>(data.data()), static_cast<std::uint32_t>(N));
 }
 
-bool printable(char c) {
-    return c >= 0x20 && c < 0x7f;
-}
-
 } // namespace
 
 void hello::encode(packer& pk) const {
@@ -83,13 +79,12 @@ result<pong> pong::decode(const msgpack::object& body) {
 void error_message::encode(packer& pk) const {
     std::string text = reason.substr(0, max_reason);
     for (char& c : text) {
-        if (!printable(c))
+        if (!is_printable_ascii(c))
             c = '?';
     }
     pk.pack_array(2);
     pk.pack_uint16(code);
-    pk.pack_str(static_cast<std::uint32_t>(text.size()));
-    pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+    pack_str(pk, text);
 }
 
 result<error_message> error_message::decode(const msgpack::object& body) {
@@ -99,11 +94,9 @@ result<error_message> error_message::decode(const msgpack::object& body) {
     m.reason = r.str("reason", max_reason);
     if (auto s = r.finish(); !s)
         return s.err();
-    for (char c : m.reason) {
-        if (!printable(c)) {
-            return make_error(errc::protocol_error,
-                              "error field 1 (reason): non-printable byte in reason text");
-        }
+    if (!is_printable_ascii(m.reason)) {
+        return make_error(errc::protocol_error,
+                          "error field 1 (reason): non-printable byte in reason text");
     }
     return m;
 }

@@ -9,15 +9,6 @@ namespace {
 
 constexpr std::size_t measurement_fields = 15;
 
-bool printable(char c) {
-    return c >= 0x20 && c < 0x7f;
-}
-
-void pack_str(wire::packer& pk, std::string_view s) {
-    pk.pack_str(static_cast<std::uint32_t>(s.size()));
-    pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
-
 } // namespace
 
 std::size_t sample_budget(std::size_t flows) noexcept {
@@ -69,7 +60,7 @@ status check_measurement(const flow_measurement& m) {
                    std::to_string(max_samples_per_flow));
     }
     if (m.congestion_control.size() > max_congestion_name ||
-        !std::all_of(m.congestion_control.begin(), m.congestion_control.end(), printable))
+        !wire::is_printable_ascii(m.congestion_control))
         return bad("congestion control name is too long or not printable");
     return {};
 }
@@ -92,7 +83,7 @@ void encode_measurement(wire::packer& pk, const flow_measurement& m) {
     pk.pack_uint32(m.resets_received);
     pk.pack_uint64(m.min_rtt_us);
     pk.pack_uint64(m.retransmits);
-    pack_str(pk, m.congestion_control);
+    wire::pack_str(pk, m.congestion_control);
 }
 
 result<flow_measurement> decode_measurement(const msgpack::object& array, std::string_view label) {
@@ -127,7 +118,7 @@ result<flow_measurement> decode_measurement(const msgpack::object& array, std::s
     m.congestion_control = r.str("congestion control", max_congestion_name);
     if (auto s = r.finish(); !s)
         return s.err();
-    if (!std::all_of(m.congestion_control.begin(), m.congestion_control.end(), printable)) {
+    if (!wire::is_printable_ascii(m.congestion_control)) {
         return make_error(errc::protocol_error,
                           std::string(label) +
                               " field 14 (congestion control): non-printable byte");

@@ -11,15 +11,6 @@ namespace {
 
 constexpr std::size_t flow_spec_fields = 6;
 
-bool printable(char c) {
-    return c >= 0x20 && c < 0x7f;
-}
-
-void pack_str(wire::packer& pk, std::string_view s) {
-    pk.pack_str(static_cast<std::uint32_t>(s.size()));
-    pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
-
 // Wire codes of the shared enums, spelled out so that a reordering of those enums elsewhere
 // cannot silently change the protocol.
 std::uint8_t direction_code(direction d) {
@@ -101,7 +92,7 @@ result<std::vector<flow_measurement>> decode_measurements(const msgpack::object&
 
 void negotiate::encode(wire::packer& pk) const {
     pk.pack_array(3);
-    pack_str(pk, test_name);
+    wire::pack_str(pk, test_name);
     pk.pack_uint32(test_version);
     pk.pack_array(static_cast<std::uint32_t>(schedule.size()));
     for (const flow_spec& f : schedule)
@@ -116,7 +107,7 @@ result<negotiate> negotiate::decode(const msgpack::object& body) {
     const auto flows = r.array("schedule", max_schedule_flows);
     if (auto s = r.finish(); !s)
         return s.err();
-    if (!std::all_of(m.test_name.begin(), m.test_name.end(), printable)) {
+    if (!wire::is_printable_ascii(m.test_name)) {
         return make_error(errc::protocol_error,
                           "negotiate field 0 (test name): non-printable byte in test name");
     }
