@@ -27,7 +27,9 @@ tcp_stats read_tcp_stats(int fd) noexcept {
     s.total_retrans = info.tcpi_total_retrans;
     s.snd_cwnd = info.tcpi_snd_cwnd;
     // Older kernels return a shorter struct: fields past `len` stay 0.
-    if (len >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof info.tcpi_min_rtt)
+    // The kernel reports ~0 until the connection has an RTT sample: that is "unknown" (0).
+    if (len >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof info.tcpi_min_rtt &&
+        info.tcpi_min_rtt != ~0u)
         s.min_rtt_us = info.tcpi_min_rtt;
     if (len >= offsetof(struct tcp_info, tcpi_delivery_rate) + sizeof info.tcpi_delivery_rate)
         s.delivery_rate = info.tcpi_delivery_rate;

@@ -304,7 +304,11 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
     } else {
         v.outcome = v.content.outcome;
         v.why = is_positive(v.outcome) ? basis::content : basis::none;
-        if (v.port_comparison && severity(v.port_comparison->outcome) > severity(v.outcome)) {
+        // A penalised BT port explains its flows: BT and control then share one narrow class,
+        // where a difference between them is TCP's unfairness at a trickle, not content.
+        const bool port_penalised = v.port_comparison && is_positive(v.port_comparison->outcome);
+        if (v.port_comparison &&
+            (port_penalised || severity(v.port_comparison->outcome) > severity(v.outcome))) {
             v.outcome = v.port_comparison->outcome;
             v.why = is_positive(v.outcome) ? basis::port : basis::none;
         }
@@ -355,6 +359,17 @@ bool needs_confirmation(const test_analysis& a) noexcept {
                        [](const port_verdict& v) { return needs_confirmation(v); });
 }
 
+namespace {
+
+// What one comparison of a verdict concluded: content, or port (none when absent).
+verdict comparison_outcome(const port_verdict& v, basis b) {
+    if (b == basis::content) return v.content.outcome;
+    if (b == basis::port && v.port_comparison) return v.port_comparison->outcome;
+    return verdict::none;
+}
+
+} // namespace
+
 port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
     port_verdict out = rerun;
     out.runs = first.runs + rerun.runs;
@@ -374,6 +389,20 @@ port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
         out.outcome = verdict::throttled;
         out.confirmed = true;
         return out;
+    }
+    // The runs may rank their two comparisons differently (on a port throttled to a trickle,
+    // BT against control is noise) while the same comparison is positive in both: that
+    // comparison is confirmed.
+    for (const port_verdict* p : {&first, &rerun}) {
+        const port_verdict& other = p == &first ? rerun : first;
+        if (is_positive(p->outcome) && p->why != basis::none &&
+            is_positive(comparison_outcome(other, p->why))) {
+            out.outcome = comparison_outcome(other, p->why) == p->outcome ? p->outcome
+                                                                         : verdict::throttled;
+            out.why = p->why;
+            out.confirmed = true;
+            return out;
+        }
     }
     if ((first.outcome == verdict::inconclusive && rerun.outcome == verdict::none) ||
         (first.outcome == verdict::none && rerun.outcome == verdict::inconclusive)) {

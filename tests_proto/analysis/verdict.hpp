@@ -16,8 +16,10 @@
 //            the BT port against control on the neutral port);
 //   none:    no differentiation, or an effect that cannot be attributed (e.g. a forged reset
 //            on the neutral control flow).
-// Severity: reset-injected > blocked > throttled > inconclusive > none; with equal severity
-// content wins over port (the port comparison stays available in the result).
+// Severity: reset-injected > blocked > throttled > inconclusive > none. On the BT port a
+// positive port comparison decides (basis port): BT and control then share one narrow class,
+// where a difference between them is TCP's unfairness at a trickle, not content. Otherwise the
+// more severe comparison decides, content on a tie (both comparisons stay in the result).
 // - reset-injected: an end received more resets than the other end reports having sent. Both
 //   ends are ours, so such a reset was forged on the path. This is proof, not statistics.
 // - blocked: at least half of the test flows could not connect, stalled, or carried almost
@@ -143,7 +145,10 @@ bool needs_confirmation(const test_analysis& a) noexcept;
 //   same verdict and basis        -> that verdict, confirmed, the rerun's figures;
 //   either run reset-injected     -> reset-injected (proof stands on its own);
 //   both throttled/blocked        -> throttled if they differ in kind (both show at least
-//                                    a throttle) with the same basis, else inconclusive;
+//                                    a throttle) with the same basis;
+//   a positive verdict whose own comparison (content or port) is positive in the other run
+//                                 -> that verdict and basis, confirmed (each run may rank
+//                                    its two comparisons differently);
 //   one positive, other none      -> inconclusive (one run cannot accuse nor clear);
 //   one inconclusive, other none  -> none (the clean run decides, the other was noise);
 //   inconclusive and positive     -> inconclusive;

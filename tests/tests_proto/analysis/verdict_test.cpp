@@ -168,7 +168,7 @@ TEST(Verdict, PortThrottlingOnTheBtPort) {
     EXPECT_EQ(find(a, direction::download, test_port::bt).outcome, verdict::none);
 }
 
-TEST(Verdict, ContentAndPortTogetherReportContent) {
+TEST(Verdict, ContentAndPortTogetherReportPortHereAndContentOnTheNeutralPort) {
     const test_analysis a = run(sequential_test([](direction, test_port port, flow_kind kind) {
         return (port == test_port::bt ? 0.5 : 1.0) * (kind == flow_kind::bt ? 0.5 : 1.0);
     }));
@@ -176,7 +176,11 @@ TEST(Verdict, ContentAndPortTogetherReportContent) {
     EXPECT_EQ(v.content.outcome, verdict::throttled);
     EXPECT_EQ(v.port_comparison->outcome, verdict::throttled);
     EXPECT_EQ(v.outcome, verdict::throttled);
-    EXPECT_EQ(v.why, basis::content);
+    // The penalised port decides there; the content penalty shows on the neutral port.
+    EXPECT_EQ(v.why, basis::port);
+    const port_verdict& n = find(a, direction::download, test_port::neutral);
+    EXPECT_EQ(n.outcome, verdict::throttled);
+    EXPECT_EQ(n.why, basis::content);
 }
 
 TEST(Verdict, ContentBlocking) {
@@ -579,6 +583,27 @@ TEST(Rerun, MergeTable) {
         EXPECT_EQ(m.why, r.expected_basis);
         EXPECT_EQ(m.confirmed, r.confirmed);
     }
+}
+
+TEST(Rerun, SameComparisonPositiveInBothRunsIsConfirmed) {
+    // First run: the port comparison decided (content was noise on a trickle). Rerun: the
+    // noisy content comparison ranked first, but its port comparison is positive too.
+    port_verdict first = verdict_of(verdict::throttled, basis::port);
+    first.port_comparison = comparison{};
+    first.port_comparison->outcome = verdict::throttled;
+    port_verdict rerun = verdict_of(verdict::throttled, basis::content);
+    rerun.content.outcome = verdict::throttled;
+    rerun.port_comparison = comparison{};
+    rerun.port_comparison->outcome = verdict::throttled;
+    const port_verdict m = merge_rerun(first, rerun);
+    EXPECT_EQ(m.outcome, verdict::throttled);
+    EXPECT_EQ(m.why, basis::port);
+    EXPECT_TRUE(m.confirmed);
+    // Without the rerun's port comparison agreeing, the two runs do not confirm each other.
+    rerun.port_comparison->outcome = verdict::none;
+    const port_verdict n = merge_rerun(first, rerun);
+    EXPECT_EQ(n.outcome, verdict::inconclusive);
+    EXPECT_FALSE(n.confirmed);
 }
 
 TEST(Rerun, MergeWholeTests) {
