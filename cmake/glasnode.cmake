@@ -7,6 +7,9 @@ set(GLASNODE_WARNINGS
 # declaration; -Wmissing-prototypes does (g++ checks that with -Wmissing-declarations).
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   list(APPEND GLASNODE_WARNINGS -Wmissing-prototypes)
+  # Boost 1.74 Asio enables co_await under clang only with <experimental/coroutine>, which
+  # libstdc++ does not ship; clang 14 in C++20 mode has the standard <coroutine> it also uses.
+  add_compile_definitions(BOOST_ASIO_HAS_CO_AWAIT=1)
 endif()
 # g++ 12 reports Boost 1.74 Asio's coroutine frames (awaitable_frame_base's sized operator
 # delete paired with its operator new) as mismatched: a false positive in Boost's header.
@@ -17,6 +20,12 @@ endif()
 if(GLASNODE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    # clang 14's -fsanitize=function (part of `undefined`) puts prologue data on coroutine
+    # functions that its backend then cannot emit ("Cannot represent a difference across
+    # sections", llvm-project issue 49689).
+    add_compile_options(-fno-sanitize=function)
+  endif()
 endif()
 
 # glasnode_options(<target>): warnings (errors with GLASNODE_WERROR) and the repository root

@@ -192,7 +192,9 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
     o.schedule.flow_duration = std::chrono::milliseconds(r.flow_duration_ms);
     o.schedule.sequential_repetitions = r.repetitions;
     o.schedule.concurrent_repetitions = std::max(1u, r.repetitions / 2);
-    o.confirm = r.confirm;
+    o.confirm = r.confirm && r.only_kind.empty();
+    if (r.only_kind == "bt") o.schedule.only_kind = proto::flow_kind::bt;
+    if (r.only_kind == "control") o.schedule.only_kind = proto::flow_kind::control;
     o.congestion_control = r.congestion_control;
     o.connection.handshake_timeout = s.handshake_timeout;
     o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };

@@ -23,6 +23,7 @@ struct test_request {
     unsigned repetitions = 2;
     std::string congestion_control;
     std::string peer_id;           // hex; empty: accept any key
+    std::string only_kind;         // "bt" | "control": classifier checks; empty: both
 };
 // Runs one full test against a provider and prints it (a table, or one JSON object); stores
 // it. 0 when the test ran, whatever the verdicts.

@@ -27,7 +27,7 @@ struct daemon::impl {
     impl(settings st, overlay::identity i)
         : s(std::move(st)), id(std::move(i)),
           control(io.get_executor(), id, rng, control_options(s),
-                  [this](control_connection& c, bytes m) { return routes(c, std::move(m)); }) {
+                  [this](control_connection& c, bytes msg) { return routes(c, std::move(msg)); }) {
         routes.on<wire::ping>(
             [](control_connection& c, wire::ping p) -> asio::awaitable<status> {
                 co_return co_await c.send(wire::encode_message(wire::pong{p.nonce}));

@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
         cmd->add_option("--repetitions", test_req.repetitions,
                         "Sequential repetitions of each (direction, port, kind)")
             ->check(CLI::Range(1u, 5u));
+        cmd->add_option("--only-kind", test_req.only_kind,
+                        "Run only BitTorrent or only control flows, to see what a classifier "
+                        "makes of each (no verdicts)")
+            ->check(CLI::IsMember({"bt", "control"}));
         cmd->add_option("--congestion-control", test_req.congestion_control,
                         "TCP congestion control of this end's test flows (e.g. cubic, bbr)");
     };

@@ -86,7 +86,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
             auto conn = control_connection::create(std::move(sock), overlay::channel_role::responder,
                                                    self, rng, options.connection);
             connections.push_back(conn);
-            asio::co_spawn(ex, serve(keep, conn), log_coroutine_failure("control session"));
+            asio::co_spawn(ex, serve(keep, conn), log_coroutine_failure{"control session"});
         }
     }
 };
@@ -118,7 +118,7 @@ result<tcp::endpoint> control_server::listen(const tcp::endpoint& at) {
 }
 
 void control_server::start() {
-    asio::co_spawn(m->ex, m->accept_loop(m), log_coroutine_failure("control accept loop"));
+    asio::co_spawn(m->ex, m->accept_loop(m), log_coroutine_failure{"control accept loop"});
 }
 
 void control_server::stop() {

@@ -1,5 +1,7 @@
 #include "node/diff/agent.hpp"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "node/endpoint.hpp"
@@ -44,7 +46,8 @@ public:
         const auto specs = to_specs(planned);
         auto grant = co_await negotiate(specs);
         if (!grant) co_return grant.err();
-        const auto plan = nego::plan_flows(grant->token, specs);
+        std::map<std::uint16_t, nego::agent_flow> plan;
+        for (auto& a : nego::plan_flows(grant->token, specs)) plan.emplace(a.spec.index, a);
         const auto slots = proto::diff::slots_of(planned);
         say(fmt::format("{}: {} flows in {} slots, about {:.0f} s", label, planned.size(),
                         slots.size(),
@@ -56,7 +59,7 @@ public:
             std::vector<flow_params> params;
             std::vector<tcp::endpoint> targets;
             for (const auto& f : slot) {
-                const auto& a = plan.at(f.index - planned.front().index);
+                const auto& a = plan.at(f.index);
                 flow_params p;
                 p.kind = f.kind;
                 p.role = a.role;

@@ -121,6 +121,12 @@ std::vector<planned_flow> make_schedule(const schedule_params& params, random_so
         }
         emit(out, interleave(std::move(seq), std::move(conc), rng), rep, params.flow_duration, n);
     }
+    if (params.only_kind) {
+        std::erase_if(out, [&](const planned_flow& f) { return f.kind != *params.only_kind; });
+        std::map<std::uint16_t, int> group_size;
+        for (const auto& f : out) ++group_size[f.group];
+        for (auto& f : out) f.concurrent = group_size[f.group] > 1;
+    }
     return out;
 }
 

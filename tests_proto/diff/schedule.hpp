@@ -32,6 +32,9 @@ struct schedule_params {
     std::uint32_t concurrent_repetitions = 1;
     bool upload = true;
     bool download = true;
+    // Only flows of this kind (a classifier check: what does a DPI box see of each kind?).
+    // Such a schedule has no reference flows, so its comparisons are inconclusive.
+    std::optional<flow_kind> only_kind;
 };
 
 struct planned_flow {

@@ -118,3 +118,25 @@ TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
 
 } // namespace
 } // namespace glasnode::proto::diff
+
+namespace glasnode::proto::diff {
+namespace {
+
+TEST(schedule, only_kind_keeps_one_payload_and_unpairs_the_rest) {
+    for (flow_kind k : {flow_kind::bt, flow_kind::control}) {
+        seeded_random rng(6);
+        schedule_params p;
+        p.only_kind = k;
+        const auto s = make_schedule(p, rng);
+        ASSERT_FALSE(s.empty());
+        std::map<std::uint16_t, int> group_size;
+        for (const auto& f : s) ++group_size[f.group];
+        for (const auto& f : s) {
+            EXPECT_EQ(f.kind, k);
+            EXPECT_EQ(f.concurrent, group_size[f.group] > 1);
+        }
+    }
+}
+
+} // namespace
+} // namespace glasnode::proto::diff
