@@ -25,10 +25,7 @@ bytes raw_message(wire::message_type type, const std::function<void(wire::packer
     return out;
 }
 
-void pack_str(wire::packer& pk, const std::string& s) {
-    pk.pack_str(static_cast<std::uint32_t>(s.size()));
-    pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
-}
+using wire::pack_str;
 
 void pack_spec(wire::packer& pk, std::uint64_t dir, std::uint64_t port, std::uint64_t kind) {
     pk.pack_array(6);
