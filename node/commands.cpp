@@ -202,9 +202,8 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
 }
 
 // Runs the agent against `provider` on `io` and prints/stores the outcome.
-int run_and_report(asio::io_context& io, const settings& s, const overlay::identity& id,
-                   random_source& rng, results_store& store, tcp::endpoint provider,
-                   agent_options o, bool json) {
+int run_and_report(asio::io_context& io, const overlay::identity& id, random_source& rng,
+                   results_store& store, tcp::endpoint provider, agent_options o, bool json) {
     std::optional<result<test_report>> outcome;
     asio::co_spawn(
         io,
@@ -213,7 +212,6 @@ int run_and_report(asio::io_context& io, const settings& s, const overlay::ident
         },
         log_coroutine_failure{"test"});
     io.run();
-    (void)s;
     if (!outcome) return fail(make_error(errc::closed, "the test did not finish"));
     if (!*outcome) return fail(outcome->err());
     const test_report& r = **outcome;
@@ -252,7 +250,7 @@ int cmd_test(const settings& s, const test_request& request) {
     io.run();
     if (!ep || !*ep) return fail(ep ? ep->err() : make_error(errc::not_found, request.target));
     io.restart();
-    return run_and_report(io, s, *id, rng, **store, **ep, std::move(o), request.json);
+    return run_and_report(io, *id, rng, **store, **ep, std::move(o), request.json);
 }
 
 int cmd_results(const settings& s, std::size_t limit, bool json, const std::string& test_id) {
@@ -319,8 +317,7 @@ int cmd_demo(const settings& s, const test_request& request) {
     agent_options o = agent_options_from(s, request);
     o.expected_peer = provider_id->key();
     asio::io_context io{1};
-    const int rc = run_and_report(io, agent_settings, *agent_id, rng, **store, target, std::move(o),
-                                  request.json);
+    const int rc = run_and_report(io, *agent_id, rng, **store, target, std::move(o), request.json);
     asio::post(provider.io(), [&] { provider.stop(); });
     provider_thread.join();
     if (rc == 0 && !request.json)

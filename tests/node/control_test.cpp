@@ -16,6 +16,7 @@
 #include "overlay/channel/secure_channel.hpp"
 #include "overlay/wire/core_messages.hpp"
 #include "overlay/wire/frame.hpp"
+#include "tests/support/run_coroutine.hpp"
 #include "tests/support/scripted_initiator.hpp"
 
 namespace glasnode::node {
@@ -26,24 +27,7 @@ using overlay::channel_role;
 using overlay::identity;
 using overlay::secure_channel;
 
-// Runs one client coroutine to completion on `io` (the server keeps serving meanwhile).
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> client) {
-    std::optional<T> out;
-    std::exception_ptr failure;
-    auto wrapper = [&out](asio::awaitable<T> a) -> asio::awaitable<void> {
-        out.emplace(co_await std::move(a));
-    };
-    asio::co_spawn(io, wrapper(std::move(client)), [&](std::exception_ptr e) {
-        failure = e;
-        io.stop();
-    });
-    io.restart();
-    io.run_for(std::chrono::seconds(20));
-    if (failure) std::rethrow_exception(failure);
-    if (!out) throw std::runtime_error("client coroutine did not finish within 20 s");
-    return std::move(*out);
-}
+using test_support::run;
 
 // A peer driving the channel core by hand, so tests can tamper with what goes on the wire.
 struct raw_peer {

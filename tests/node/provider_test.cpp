@@ -16,6 +16,7 @@
 #include "node/flow/flow.hpp"
 #include "overlay/wire/core_messages.hpp"
 #include "tests_proto/negotiation/agent.hpp"
+#include "tests/support/run_coroutine.hpp"
 
 namespace glasnode::node {
 namespace {
@@ -23,23 +24,7 @@ namespace {
 namespace nego = proto::negotiation;
 using overlay::identity;
 
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task, std::chrono::seconds limit) {
-    std::optional<T> out;
-    std::exception_ptr failure;
-    auto wrapper = [&out](asio::awaitable<T> a) -> asio::awaitable<void> {
-        out.emplace(co_await std::move(a));
-    };
-    asio::co_spawn(io, wrapper(std::move(task)), [&](std::exception_ptr e) {
-        failure = e;
-        io.stop();
-    });
-    io.restart();
-    io.run_for(limit);
-    if (failure) std::rethrow_exception(failure);
-    if (!out) throw std::runtime_error("task did not finish in time");
-    return std::move(*out);
-}
+using test_support::run;
 
 class provider_fixture : public ::testing::Test {
 protected:
