@@ -228,18 +228,29 @@ const msgpack::object* field_reader::next(std::string_view name) {
     return &m_items[m_index++];
 }
 
-std::uint64_t field_reader::u64(std::string_view name, std::uint64_t max) {
+const msgpack::object* field_reader::next_of(std::string_view name, msgpack::type::object_type type,
+                                             std::string_view expected) {
     const msgpack::object* o = next(name);
     if (o == nullptr)
-        return 0;
-    if (o->type != msgpack::type::POSITIVE_INTEGER) {
-        --m_index;
-        fail(errc::protocol_error, name, "expected uint");
-        return 0;
+        return nullptr;
+    if (o->type != type) {
+        reject(errc::protocol_error, name, expected);
+        return nullptr;
     }
+    return o;
+}
+
+void field_reader::reject(errc code, std::string_view name, std::string_view what) {
+    --m_index; // the reason names the field just read
+    fail(code, name, what);
+}
+
+std::uint64_t field_reader::u64(std::string_view name, std::uint64_t max) {
+    const msgpack::object* o = next_of(name, msgpack::type::POSITIVE_INTEGER, "expected uint");
+    if (o == nullptr)
+        return 0;
     if (o->via.u64 > max) {
-        --m_index;
-        fail(errc::protocol_error, name, "value above " + std::to_string(max));
+        reject(errc::protocol_error, name, "value above " + std::to_string(max));
         return 0;
     }
     return o->via.u64;
@@ -255,56 +266,36 @@ std::int64_t field_reader::i64(std::string_view name) {
         o->via.u64 <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         return static_cast<std::int64_t>(o->via.u64);
     }
-    --m_index;
-    fail(errc::protocol_error, name, "expected int64");
+    reject(errc::protocol_error, name, "expected int64");
     return 0;
 }
 
 bool field_reader::boolean(std::string_view name) {
-    const msgpack::object* o = next(name);
-    if (o == nullptr)
-        return false;
-    if (o->type != msgpack::type::BOOLEAN) {
-        --m_index;
-        fail(errc::protocol_error, name, "expected bool");
-        return false;
-    }
-    return o->via.boolean;
+    const msgpack::object* o = next_of(name, msgpack::type::BOOLEAN, "expected bool");
+    return o != nullptr && o->via.boolean;
 }
 
 std::string field_reader::str(std::string_view name, std::size_t max_size) {
-    const msgpack::object* o = next(name);
+    const msgpack::object* o = next_of(name, msgpack::type::STR, "expected str");
     if (o == nullptr)
         return {};
-    if (o->type != msgpack::type::STR) {
-        --m_index;
-        fail(errc::protocol_error, name, "expected str");
-        return {};
-    }
     if (o->via.str.size > max_size) {
-        --m_index;
-        fail(errc::limit_exceeded, name,
-             "str of " + std::to_string(o->via.str.size) + " bytes exceeds " +
-                 std::to_string(max_size));
+        reject(errc::limit_exceeded, name,
+               "str of " + std::to_string(o->via.str.size) + " bytes exceeds " +
+                   std::to_string(max_size));
         return {};
     }
     return std::string(o->via.str.ptr, o->via.str.size);
 }
 
 bytes field_reader::bin(std::string_view name, std::size_t max_size) {
-    const msgpack::object* o = next(name);
+    const msgpack::object* o = next_of(name, msgpack::type::BIN, "expected bin");
     if (o == nullptr)
         return {};
-    if (o->type != msgpack::type::BIN) {
-        --m_index;
-        fail(errc::protocol_error, name, "expected bin");
-        return {};
-    }
     if (o->via.bin.size > max_size) {
-        --m_index;
-        fail(errc::limit_exceeded, name,
-             "bin of " + std::to_string(o->via.bin.size) + " bytes exceeds " +
-                 std::to_string(max_size));
+        reject(errc::limit_exceeded, name,
+               "bin of " + std::to_string(o->via.bin.size) + " bytes exceeds " +
+                   std::to_string(max_size));
         return {};
     }
     const auto* p = reinterpret_cast<const std::uint8_t*>(o->via.bin.ptr);
@@ -312,18 +303,13 @@ bytes field_reader::bin(std::string_view name, std::size_t max_size) {
 }
 
 const msgpack::object* field_reader::next_bin_exact(std::string_view name, std::size_t size) {
-    const msgpack::object* o = next(name);
+    const msgpack::object* o = next_of(name, msgpack::type::BIN, "expected bin");
     if (o == nullptr)
         return nullptr;
-    if (o->type != msgpack::type::BIN) {
-        --m_index;
-        fail(errc::protocol_error, name, "expected bin");
-        return nullptr;
-    }
     if (o->via.bin.size != size) {
-        --m_index;
-        fail(errc::protocol_error, name,
-             "expected " + std::to_string(size) + " bytes, got " + std::to_string(o->via.bin.size));
+        reject(errc::protocol_error, name,
+               "expected " + std::to_string(size) + " bytes, got " +
+                   std::to_string(o->via.bin.size));
         return nullptr;
     }
     return o;
@@ -331,19 +317,13 @@ const msgpack::object* field_reader::next_bin_exact(std::string_view name, std::
 
 std::span<const msgpack::object> field_reader::array(std::string_view name,
                                                      std::size_t max_elements) {
-    const msgpack::object* o = next(name);
+    const msgpack::object* o = next_of(name, msgpack::type::ARRAY, "expected array");
     if (o == nullptr)
         return {};
-    if (o->type != msgpack::type::ARRAY) {
-        --m_index;
-        fail(errc::protocol_error, name, "expected array");
-        return {};
-    }
     if (o->via.array.size > max_elements) {
-        --m_index;
-        fail(errc::limit_exceeded, name,
-             "array of " + std::to_string(o->via.array.size) + " elements exceeds " +
-                 std::to_string(max_elements));
+        reject(errc::limit_exceeded, name,
+               "array of " + std::to_string(o->via.array.size) + " elements exceeds " +
+                   std::to_string(max_elements));
         return {};
     }
     if (o->via.array.size == 0)

@@ -256,7 +256,12 @@ public:
 
 private:
     const msgpack::object* next(std::string_view name);
+    // The next field if it has `type`; otherwise fails with `expected` and returns nullptr.
+    const msgpack::object* next_of(std::string_view name, msgpack::type::object_type type,
+                                   std::string_view expected);
     const msgpack::object* next_bin_exact(std::string_view name, std::size_t size);
+    // Fails on the field just read (its index in the reason).
+    void reject(errc code, std::string_view name, std::string_view what);
     void fail(errc code, std::string_view name, std::string_view what);
 
     const msgpack::object* m_items = nullptr;
