@@ -2,17 +2,21 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <thread>
 
 #include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "node/control/connection.hpp"
 #include "node/daemon.hpp"
 #include "node/diff/agent.hpp"
+#include "node/diff/report.hpp"
 #include "node/results_store.hpp"
 #include "node/endpoint.hpp"
 #include "node/log.hpp"
@@ -191,7 +195,7 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
     agent_options o;
     o.schedule.flow_duration = std::chrono::milliseconds(r.flow_duration_ms);
     o.schedule.sequential_repetitions = r.repetitions;
-    o.schedule.concurrent_repetitions = std::max(1u, r.repetitions / 2);
+    o.schedule.concurrent_repetitions = r.pairs;
     o.confirm = r.confirm && r.only_kind.empty();
     if (r.only_kind == "bt") o.schedule.only_kind = proto::flow_kind::bt;
     if (r.only_kind == "control") o.schedule.only_kind = proto::flow_kind::control;
@@ -281,6 +285,51 @@ int cmd_results(const settings& s, std::size_t limit, bool json, const std::stri
     }
     for (const auto& r : records) std::cout << to_table(r) << "\n";
     return 0;
+}
+
+int cmd_analyse(const std::vector<std::string>& files, bool json) {
+    // A report of max_flows flows of a few thousand samples each is a few MiB of JSON.
+    constexpr std::uintmax_t max_file_bytes = 256u << 20;
+    int rc = 0;
+    auto complain = [&](const std::string& file, const std::string& what) {
+        std::fprintf(stderr, "glasnode: %s: %s\n", file.c_str(), what.c_str());
+        rc = 1;
+    };
+    for (const std::string& file : files) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(file, ec);
+        if (ec) {
+            complain(file, ec.message());
+            continue;
+        }
+        if (size > max_file_bytes) {
+            complain(file, fmt::format("{} bytes, more than the {} a report can be", size,
+                                       max_file_bytes));
+            continue;
+        }
+        std::ifstream in(file, std::ios::binary);
+        auto doc = nlohmann::json::parse(in, nullptr, false);
+        if (doc.is_discarded()) {
+            complain(file, "not JSON");
+            continue;
+        }
+        if (!doc.is_array()) doc = nlohmann::json::array({std::move(doc)});
+        for (const auto& one : doc) {
+            auto report = report_from_json(one);
+            if (report) {
+                if (auto st = analyse_report(*report); !st) report = st.err();
+            }
+            if (!report) {
+                complain(file, report.err().describe());
+                continue;
+            }
+            if (json)
+                std::cout << to_json(*report).dump() << std::endl;
+            else
+                std::cout << to_table(*report) << "\n";
+        }
+    }
+    return rc;
 }
 
 int cmd_demo(const settings& s, const test_request& request) {

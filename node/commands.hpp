@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "node/settings.hpp"
 
@@ -19,8 +20,9 @@ struct test_request {
     std::string target;            // "HOST:CONTROL_PORT"
     bool json = false;
     bool confirm = true;
-    unsigned flow_duration_ms = 3000;
+    unsigned flow_duration_ms = 2500;
     unsigned repetitions = 2;
+    unsigned pairs = 0;            // repetitions of the concurrent pairs (paired rule)
     std::string congestion_control;
     std::string peer_id;           // hex; empty: accept any key
     std::string only_kind;         // "bt" | "control": classifier checks; empty: both
@@ -30,6 +32,10 @@ struct test_request {
 int cmd_test(const settings& s, const test_request& request);
 // Lists stored results, newest first (`limit` 0: all), or one by test-id prefix.
 int cmd_results(const settings& s, std::size_t limit, bool json, const std::string& test_id);
+// Judges stored reports anew with the current analysis: each file holds one report (`glasnode
+// test --json`) or an array of them (`glasnode results --json`). Prints a table per report, or
+// one JSON object per line. 0 when every report was read, 1 otherwise (the others still print).
+int cmd_analyse(const std::vector<std::string>& files, bool json);
 // A local overlay on loopback: a provider node and an agent node in this process, one full
 // test between them, its verdicts printed.
 int cmd_demo(const settings& s, const test_request& request);

@@ -111,11 +111,15 @@ int main(int argc, char** argv) {
         cmd->add_flag("--json", test_req.json, "Print one JSON object instead of a table");
         cmd->add_flag("!--no-confirm", test_req.confirm,
                       "Skip the confirmation rerun of positive or inconclusive comparisons");
-        cmd->add_option("--flow-duration", test_req.flow_duration_ms, "Length of each flow, ms")
+        cmd->add_option("--flow-duration", test_req.flow_duration_ms, "Length of each flow, ms (default 2500)")
             ->check(CLI::Range(500u, 30000u));
         cmd->add_option("--repetitions", test_req.repetitions,
                         "Sequential repetitions of each (direction, port, kind)")
             ->check(CLI::Range(1u, 5u));
+        cmd->add_option("--pairs", test_req.pairs,
+                        "Also run each comparison's BT and control flows together this many "
+                        "times (the paired rule judges them from 3 on)")
+            ->check(CLI::Range(0u, 5u));
         cmd->add_option("--only-kind", test_req.only_kind,
                         "Run only BitTorrent or only control flows, to see what a classifier "
                         "makes of each (no verdicts)")
@@ -139,6 +143,13 @@ int main(int argc, char** argv) {
     results->add_flag("--json", results_json, "Print a JSON array of the stored reports");
     results->add_option("--id", results_id, "Only the result whose test id starts with this");
 
+    auto* analyse = app.add_subcommand(
+        "analyse", "Judge stored test reports anew (files from test --json or results --json)");
+    std::vector<std::string> analyse_files;
+    bool analyse_json = false;
+    analyse->add_option("files", analyse_files, "Report files")->required()->check(CLI::ExistingFile);
+    analyse->add_flag("--json", analyse_json, "Print one JSON object per report, one per line");
+
     auto* demo = app.add_subcommand(
         "demo", "Local overlay on loopback: a provider node, an agent node, one full test");
     add_common(demo, opts);
@@ -161,6 +172,7 @@ int main(int argc, char** argv) {
     if (*ping) return cmd_ping(*s, ping_target, ping_count, ping_peer_id);
     if (*test) return cmd_test(*s, test_req);
     if (*results) return cmd_results(*s, results_limit, results_json, results_id);
+    if (*analyse) return cmd_analyse(analyse_files, analyse_json);
     if (*demo) return cmd_demo(*s, test_req);
     return 2;
 }

@@ -223,7 +223,8 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
         std::vector<proto::diff::comparison_key> which;
         for (const auto& v : report.analysis.verdicts)
             if (proto::needs_confirmation(v)) which.push_back({v.dir, v.port});
-        const auto rerun = proto::diff::make_confirmation(which, o.schedule, rng, 0, 0, 1);
+        const auto rerun = proto::diff::make_confirmation(which, o.schedule, rng, 0, 0,
+                                                         o.schedule.sequential_repetitions);
         auto second = co_await runner.run(rerun, "confirmation rerun");
         if (!second) {
             (*conn)->close();

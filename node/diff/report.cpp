@@ -31,6 +31,13 @@ nlohmann::json comparison_json(const proto::comparison& c) {
               {"relative_difference", number(c.glasnost.relative_difference)},
               {"test_noise", number(c.glasnost.test_noise)},
               {"reference_noise", number(c.glasnost.reference_noise)}}},
+            {"peak",
+             {{"decision", proto::to_string(c.peak.decision)},
+              {"test_peak_mbps", number(c.peak.test_max_bps / 1e6)},
+              {"reference_peak_mbps", number(c.peak.reference_max_bps / 1e6)},
+              {"relative_difference", number(c.peak.relative_difference)},
+              {"test_noise", number(c.peak.test_noise)},
+              {"reference_noise", number(c.peak.reference_noise)}}},
             {"wehe",
              {{"decision", proto::to_string(c.wehe.decision)},
               {"area", number(c.wehe.area)},
@@ -121,8 +128,16 @@ nlohmann::json to_json(const test_report& r) {
                  {"min_rtt_ms", number(static_cast<double>(rx.min_rtt_us) / 1e3)},
                  {"retransmits", f.sender().retransmits},
                  {"interval_ms", number(static_cast<double>(rx.sample_interval_us) / 1e3)},
+                 {"duration_us", rx.duration_us},
                  {"samples", std::move(samples)}});
         }
+    }
+    nlohmann::json confirmations = nlohmann::json::array();
+    for (const auto& keys : r.confirmed_keys) {
+        nlohmann::json one = nlohmann::json::array();
+        for (const auto& k : keys)
+            one.push_back({{"direction", proto::to_string(k.dir)}, {"port", proto::to_string(k.port)}});
+        confirmations.push_back(std::move(one));
     }
     return {{"test_id", r.test_id},
             {"role", r.role},
@@ -132,6 +147,7 @@ nlohmann::json to_json(const test_report& r) {
             {"peer", {{"id", r.peer_id}, {"address", r.peer_address}}},
             {"congestion_control", r.congestion_control},
             {"runs", r.runs.size()},
+            {"confirmations", std::move(confirmations)},
             {"verdicts", std::move(verdicts)},
             {"flows", std::move(flows)}};
 }
@@ -151,6 +167,202 @@ std::string verdict_rows(const std::vector<stored_verdict>& rows) {
 }
 
 } // namespace
+
+namespace {
+
+template <class E, std::size_t N>
+std::optional<E> parse_name(std::string_view text, const E (&values)[N]) {
+    for (E v : values)
+        if (proto::to_string(v) == text) return v;
+    return std::nullopt;
+}
+
+constexpr proto::direction all_directions[] = {proto::direction::upload,
+                                               proto::direction::download};
+constexpr proto::test_port all_ports[] = {proto::test_port::bt, proto::test_port::neutral};
+constexpr proto::flow_kind all_kinds[] = {proto::flow_kind::bt, proto::flow_kind::control};
+constexpr proto::flow_end all_ends[] = {
+    proto::flow_end::completed,      proto::flow_end::reset_received,
+    proto::flow_end::eof_early,      proto::flow_end::stalled,
+    proto::flow_end::connect_failed, proto::flow_end::connect_timeout,
+    proto::flow_end::handshake_failed, proto::flow_end::refused,
+    proto::flow_end::error,          proto::flow_end::not_run};
+
+// Reads the enum field `key` of `j` (a flow or a comparison), naming it in the error.
+template <class E, std::size_t N>
+result<E> enum_field(const nlohmann::json& j, const char* key, const E (&values)[N]) {
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_string())
+        return make_error(errc::invalid_argument, fmt::format("field '{}' is missing", key));
+    const auto v = parse_name(it->get_ref<const std::string&>(), values);
+    if (!v)
+        return make_error(errc::invalid_argument,
+                          fmt::format("field '{}' has an unknown value", key));
+    return *v;
+}
+
+result<std::uint64_t> count_field(const nlohmann::json& j, const char* key) {
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_number_unsigned())
+        return make_error(errc::invalid_argument,
+                          fmt::format("flow field '{}' is missing or not a count", key));
+    return it->get<std::uint64_t>();
+}
+
+result<measured_flow> flow_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) return make_error(errc::invalid_argument, "a flow is not an object");
+    measured_flow f;
+    auto dir = enum_field(j, "direction", all_directions);
+    auto port = enum_field(j, "port", all_ports);
+    auto kind = enum_field(j, "kind", all_kinds);
+    auto agent_end = enum_field(j, "agent_end", all_ends);
+    auto provider_end = enum_field(j, "provider_end", all_ends);
+    auto index = count_field(j, "index");
+    auto group = count_field(j, "group");
+    auto repetition = count_field(j, "repetition");
+    if (!dir) return dir.err();
+    if (!port) return port.err();
+    if (!kind) return kind.err();
+    if (!agent_end) return agent_end.err();
+    if (!provider_end) return provider_end.err();
+    if (!index) return index.err();
+    if (!group) return group.err();
+    if (!repetition) return repetition.err();
+    if (*index > 0xffff || *group > 0xffff || *repetition > 0xffffffff)
+        return make_error(errc::invalid_argument, "flow index, group or repetition out of range");
+    f.spec.index = static_cast<std::uint16_t>(*index);
+    f.spec.dir = *dir;
+    f.spec.port = *port;
+    f.spec.kind = *kind;
+    f.spec.group = static_cast<std::uint16_t>(*group);
+    f.repetition = static_cast<std::uint32_t>(*repetition);
+    const auto concurrent = j.find("concurrent");
+    if (concurrent == j.end() || !concurrent->is_boolean())
+        return make_error(errc::invalid_argument, "flow field 'concurrent' is missing");
+    f.concurrent = concurrent->get<bool>();
+    f.agent.index = f.provider.index = f.spec.index;
+    f.agent.role = proto::negotiation::agent_role(f.spec.dir);
+    f.provider.role = proto::negotiation::provider_role(f.spec.dir);
+    f.agent.end = *agent_end;
+    f.provider.end = *provider_end;
+
+    const auto resets = j.find("resets");
+    if (resets == j.end() || !resets->is_object())
+        return make_error(errc::invalid_argument, "flow field 'resets' is missing");
+    std::uint32_t* targets[] = {&f.agent.resets_sent, &f.agent.resets_received,
+                                &f.provider.resets_sent, &f.provider.resets_received};
+    const char* names[] = {"agent_sent", "agent_received", "provider_sent", "provider_received"};
+    for (std::size_t i = 0; i < 4; ++i) {
+        auto n = count_field(*resets, names[i]);
+        if (!n)
+            return make_error(errc::invalid_argument,
+                              fmt::format("flow field 'resets.{}' is missing or not a count",
+                                          names[i]));
+        *targets[i] = static_cast<std::uint32_t>(std::min<std::uint64_t>(*n, 0xffffffff));
+    }
+
+    // The receiver's series: samples (bytes per interval), interval and measured duration.
+    proto::negotiation::flow_measurement& rx =
+        f.spec.dir == proto::direction::download ? f.agent : f.provider;
+    const auto samples = j.find("samples");
+    if (samples == j.end() || !samples->is_array())
+        return make_error(errc::invalid_argument, "flow field 'samples' is missing");
+    if (samples->size() > proto::max_samples_per_flow)
+        return make_error(errc::limit_exceeded,
+                          fmt::format("a flow has {} samples, limit {}", samples->size(),
+                                      proto::max_samples_per_flow));
+    std::uint64_t bytes = 0;
+    rx.samples.reserve(samples->size());
+    for (const auto& s : *samples) {
+        if (!s.is_number_unsigned())
+            return make_error(errc::invalid_argument, "a flow sample is not a byte count");
+        rx.samples.push_back(s.get<std::uint64_t>());
+        bytes += rx.samples.back();
+    }
+    const auto interval = j.find("interval_ms");
+    if (interval == j.end() || !interval->is_number() || interval->get<double>() < 0 ||
+        !std::isfinite(interval->get<double>()))
+        return make_error(errc::invalid_argument, "flow field 'interval_ms' is missing");
+    rx.sample_interval_us = static_cast<std::uint64_t>(std::llround(interval->get<double>() * 1e3));
+    if (const auto d = j.find("duration_us"); d != j.end() && d->is_number_unsigned()) {
+        rx.duration_us = d->get<std::uint64_t>();
+    } else if (const auto m = j.find("mbps"); m != j.end() && m->is_number() &&
+                                              m->get<double>() > 0) {
+        // Reports written before duration_us: the duration the mean rate implies.
+        rx.duration_us = static_cast<std::uint64_t>(
+            std::llround(static_cast<double>(bytes) * 8.0 / m->get<double>()));
+    }
+    return f;
+}
+
+} // namespace
+
+result<test_report> report_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) return make_error(errc::invalid_argument, "a report is a JSON object");
+    const auto flows = j.find("flows");
+    if (flows == j.end() || !flows->is_array())
+        return make_error(errc::invalid_argument, "report field 'flows' is missing");
+    if (flows->size() > proto::max_flows)
+        return make_error(errc::limit_exceeded, fmt::format("a report has {} flows, limit {}",
+                                                            flows->size(), proto::max_flows));
+    test_report r;
+    if (const auto id = j.find("test_id"); id != j.end() && id->is_string()) r.test_id = *id;
+    if (const auto role = j.find("role"); role != j.end() && role->is_string()) r.role = *role;
+    if (const auto t = j.find("started_unix_ms"); t != j.end() && t->is_number_unsigned())
+        r.started_unix_ms = *t;
+    if (const auto d = j.find("duration_s"); d != j.end() && d->is_number()) r.duration_s = *d;
+    if (const auto peer = j.find("peer"); peer != j.end() && peer->is_object()) {
+        r.peer_id = peer->value("id", std::string{});
+        r.peer_address = peer->value("address", std::string{});
+    }
+    if (const auto cc = j.find("congestion_control"); cc != j.end() && cc->is_string())
+        r.congestion_control = *cc;
+    for (const auto& jf : *flows) {
+        auto run = count_field(jf, "run");
+        if (!run) return run.err();
+        if (*run > 8) return make_error(errc::invalid_argument, "flow field 'run' out of range");
+        auto f = flow_from_json(jf);
+        if (!f) return f.err();
+        if (r.runs.size() <= *run) r.runs.resize(*run + 1);
+        r.runs[*run].push_back(std::move(*f));
+    }
+    if (const auto c = j.find("confirmations"); c != j.end()) {
+        if (!c->is_array() || c->size() + 1 != std::max<std::size_t>(r.runs.size(), 1))
+            return make_error(errc::invalid_argument,
+                              "report field 'confirmations' does not match the runs");
+        for (const auto& keys : *c) {
+            if (!keys.is_array() || keys.size() > 4)
+                return make_error(errc::invalid_argument,
+                                  "report field 'confirmations' holds a malformed entry");
+            std::vector<proto::diff::comparison_key> one;
+            for (const auto& k : keys) {
+                if (!k.is_object())
+                    return make_error(errc::invalid_argument,
+                                      "report field 'confirmations' holds a malformed entry");
+                auto dir = enum_field(k, "direction", all_directions);
+                if (!dir) return dir.err();
+                auto port = enum_field(k, "port", all_ports);
+                if (!port) return port.err();
+                one.push_back({*dir, *port});
+            }
+            r.confirmed_keys.push_back(std::move(one));
+        }
+        return r;
+    }
+    // Reports written before `confirmations`: a rerun then held sequential flows only for the
+    // comparisons it confirmed.
+    for (std::size_t run = 1; run < r.runs.size(); ++run) {
+        std::vector<proto::diff::comparison_key> keys;
+        for (const auto& f : r.runs[run]) {
+            const bool known = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
+                return k.dir == f.spec.dir && k.port == f.spec.port;
+            });
+            if (!f.concurrent && !known) keys.push_back({f.spec.dir, f.spec.port});
+        }
+        r.confirmed_keys.push_back(std::move(keys));
+    }
+    return r;
+}
 
 std::string to_table(const test_report& r) {
     test_record rec = to_record(r);

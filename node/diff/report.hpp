@@ -5,10 +5,13 @@
 //
 // JSON contract (fields are added, never renamed): test_id, role, started_at (RFC 3339 UTC),
 // started_unix_ms, duration_s, peer {id, address}, verdicts [{direction, port, verdict, basis,
-// bt_mbps, control_mbps, ratio, ks_p, area, confirmed, runs, port_comparison}], flows
+// bt_mbps, control_mbps, ratio, ks_p, area, confirmed, runs, content_comparison,
+// port_comparison}] where a comparison is {outcome, glasnost, peak, wehe, paired, test_flows,
+// reference_flows, test_failed, reference_failed}, flows
 // [{run, index, direction, port, kind, group, repetition, concurrent, mbps, end, agent_end,
 // provider_end, resets {agent_sent, agent_received, provider_sent, provider_received},
-// connect_ms, min_rtt_ms, retransmits, samples}], runs, congestion_control.
+// connect_ms, min_rtt_ms, retransmits, interval_ms, duration_us, samples}], runs,
+// confirmations [[{direction, port}] per rerun], congestion_control. `samples` are the receiver's payload bytes per interval.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -46,6 +49,13 @@ struct test_report {
 status analyse_report(test_report& r);
 
 nlohmann::json to_json(const test_report& r);
+// Reads a report written by to_json back (`glasnode analyse`): the runs of measured flows, as
+// far as the analysis needs them (each end's flow end and resets, the receiver's samples and
+// duration), and the comparisons each rerun confirmed (`confirmations`; in reports written
+// before that field, those the rerun's sequential flows cover). The verdicts are not read: analyse_report judges the
+// flows anew. Errors: errc::invalid_argument naming the field that is missing or malformed;
+// errc::limit_exceeded past proto::max_flows flows or max_samples_per_flow samples a flow.
+result<test_report> report_from_json(const nlohmann::json& j);
 // A table of verdicts with the figures behind them, for a person.
 std::string to_table(const test_report& r);
 test_record to_record(const test_report& r);

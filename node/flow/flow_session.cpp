@@ -245,6 +245,17 @@ void flow_session::capture_sent(const std::vector<asio::const_buffer>& bufs, std
 
 // ---- agent ----
 
+bool flow_session::apply_congestion_control(const flow_params& params) {
+    if (params.congestion_control.empty())
+        return true;
+    if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
+        !st) {
+        set_end(flow_end::error, st.err().describe());
+        return false;
+    }
+    return true;
+}
+
 asio::awaitable<flow_report> flow_session::run_agent(tcp::endpoint provider, flow_params params) {
     init_report(params);
     m_remote = provider;
@@ -260,13 +271,9 @@ asio::awaitable<flow_report> flow_session::run_agent(tcp::endpoint provider, flo
         co_await finish();
         co_return m_report;
     }
-    if (!params.congestion_control.empty()) {
-        if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
-            !st) {
-            set_end(flow_end::error, st.err().describe());
-            co_await finish();
-            co_return m_report;
-        }
+    if (!apply_congestion_control(params)) {
+        co_await finish();
+        co_return m_report;
     }
 
     const auto connect_start = clock::now();
@@ -363,13 +370,9 @@ asio::awaitable<flow_report> flow_session::run_provider(flow_params params) {
         m_payload = make_payload(params.seed, params.kind);
     start_watchdog();
 
-    if (!params.congestion_control.empty()) {
-        if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
-            !st) {
-            set_end(flow_end::error, st.err().describe());
-            co_await finish();
-            co_return m_report;
-        }
+    if (!apply_congestion_control(params)) {
+        co_await finish();
+        co_return m_report;
     }
     diff::handshake ours;
     ours.reserved = diff::client_reserved_bytes();

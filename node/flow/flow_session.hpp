@@ -86,6 +86,8 @@ private:
 
     void init_report(const flow_params& params);
     void set_end(flow_end end, std::string detail);
+    // Sets the socket's congestion control if params name one; false (flow ended) on failure.
+    bool apply_congestion_control(const flow_params& params);
     void fail(flow_end end, std::string detail); // set_end + cancel everything
     void note_io_error(const boost::system::error_code& ec, std::string_view what);
 

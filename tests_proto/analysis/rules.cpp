@@ -272,7 +272,7 @@ paired_outcome paired_rule(std::span<const aligned_pair> pairs, const analysis_s
 
     const bool majority_below = 2 * out.pairs_below > out.pairs;
     const bool majority_above = 2 * pairs_above > out.pairs;
-    if (out.intervals < settings.paired_min_intervals) {
+    if (out.intervals < settings.paired_min_intervals || out.pairs < settings.paired_min_pairs) {
         out.decision = rule_decision::inconclusive;
     } else if (k > 0 && out.ratio_high < settings.paired_ratio_threshold && majority_below) {
         out.decision = rule_decision::differentiated;

@@ -189,6 +189,18 @@ double median(std::span<const double> values) {
     return lower + (upper - lower) / 2.0;
 }
 
+double quantile(std::span<const double> values, double q) {
+    if (values.empty()) {
+        return 0.0;
+    }
+    std::vector<double> v(values.begin(), values.end());
+    std::sort(v.begin(), v.end());
+    const double h = static_cast<double>(v.size() - 1) * std::clamp(q, 0.0, 1.0);
+    const auto lo = static_cast<std::size_t>(std::floor(h));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
 double mean(std::span<const double> values) {
     if (values.empty()) {
         return 0.0;

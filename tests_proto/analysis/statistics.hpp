@@ -63,6 +63,10 @@ cdf_area area_between_cdfs(std::span<const double> a, std::span<const double> b)
 // Median (mean of the two middle values for an even count); 0 for an empty input.
 double median(std::span<const double> values);
 double mean(std::span<const double> values);
+// The q-quantile, q in [0, 1] (clamped), interpolating linearly between order statistics
+// (Hyndman and Fan's type 7, the default of R and numpy): with x sorted and h = (n - 1) q,
+// x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h]). 0 for an empty input.
+double quantile(std::span<const double> values, double q);
 
 // Standard normal: upper tail 1 - Phi(z) and the quantile Phi^-1(p) for p in (0, 1)
 // (clamped to +-8.3 outside it).

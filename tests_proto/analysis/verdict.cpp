@@ -122,8 +122,26 @@ bool is_positive(verdict v) {
     return v == verdict::throttled || v == verdict::blocked;
 }
 
-verdict combine_pooled(rule_decision glasnost, rule_decision wehe) {
-    if (glasnost == rule_decision::differentiated && wehe == rule_decision::differentiated) {
+// The rules on the pooled flows. The peak rule leads: a throttle holds in every interval,
+// cross traffic does not. It accuses only with a rule on whole flows agreeing (Glasnost on the
+// means or Wehe on the distributions), and clears unless both of those accuse (a throttle that
+// spares the peaks, e.g. one that starts after some bytes, is then left inconclusive). Without
+// a peak verdict (too few flows, or peaks too scattered) Glasnost and Wehe must agree.
+verdict combine_pooled(rule_decision peak, rule_decision glasnost, rule_decision wehe) {
+    const bool both = glasnost == rule_decision::differentiated &&
+                      wehe == rule_decision::differentiated;
+    switch (peak) {
+    case rule_decision::differentiated:
+        return glasnost == rule_decision::differentiated || wehe == rule_decision::differentiated
+                   ? verdict::throttled
+                   : verdict::inconclusive;
+    case rule_decision::none:
+        return both ? verdict::inconclusive : verdict::none;
+    case rule_decision::inconclusive:
+    case rule_decision::not_applicable:
+        break;
+    }
+    if (both) {
         return verdict::throttled;
     }
     if (glasnost == rule_decision::none && wehe == rule_decision::none) {
@@ -135,20 +153,22 @@ verdict combine_pooled(rule_decision glasnost, rule_decision wehe) {
 // Throughput rules on flows that all carried data.
 void judge_throughput(comparison& c, const flow_list& test, const flow_list& reference,
                       const analysis_settings& settings) {
-    auto sequential = [](const flow_list& in) {
+    auto select = [](const flow_list& in, bool concurrent) {
         flow_list out;
         for (const flow_record* f : in) {
-            if (!f->concurrent_group) {
+            if (f->concurrent_group.has_value() == concurrent) {
                 out.push_back(f);
             }
         }
         return out;
     };
-    const flow_list seq_test = sequential(test);
-    const flow_list seq_reference = sequential(reference);
+    // The pooled rules compare like with like: sequential flows when both sides have them,
+    // else concurrent ones (which ran at a share of the path), never one kind against the other.
+    const flow_list seq_test = select(test, false);
+    const flow_list seq_reference = select(reference, false);
     const bool pooled_on_sequential = !seq_test.empty() && !seq_reference.empty();
-    const flow_list& pool_test = pooled_on_sequential ? seq_test : test;
-    const flow_list& pool_reference = pooled_on_sequential ? seq_reference : reference;
+    const flow_list pool_test = pooled_on_sequential ? seq_test : select(test, true);
+    const flow_list pool_reference = pooled_on_sequential ? seq_reference : select(reference, true);
 
     auto means = [](const flow_list& in) {
         std::vector<double> out;
@@ -164,8 +184,16 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
         }
         return out;
     };
+    auto peaks = [&](const flow_list& in) {
+        std::vector<double> out;
+        for (const flow_record* f : in) {
+            out.push_back(quantile(f->interval_bps, settings.peak_quantile));
+        }
+        return out;
+    };
     c.glasnost = glasnost_rule(means(pool_test), means(pool_reference), settings);
     c.wehe = wehe_rule(samples(pool_test), samples(pool_reference), settings);
+    c.peak = glasnost_rule(peaks(pool_test), peaks(pool_reference), settings);
 
     // Pairs: the first test and the first reference flow of each concurrent group.
     std::map<std::uint32_t, std::pair<const flow_record*, const flow_record*>> groups;
@@ -193,7 +221,7 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
     }
     c.paired = paired_rule(pairs, settings);
 
-    const verdict pooled = combine_pooled(c.glasnost.decision, c.wehe.decision);
+    const verdict pooled = combine_pooled(c.peak.decision, c.glasnost.decision, c.wehe.decision);
     switch (c.paired.decision) {
     case rule_decision::differentiated:
         c.outcome = verdict::throttled;
@@ -203,14 +231,9 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
                                                                          : verdict::none;
         break;
     case rule_decision::inconclusive:
-        // Independent evidence agreeing: the sequential flows are throttled by both pooled
-        // rules and the pairs' estimate is below the threshold, only not confidently.
-        c.outcome = pooled_on_sequential && pooled == verdict::throttled &&
-                            c.paired.ratio < settings.paired_ratio_threshold
-                        ? verdict::throttled
-                        : verdict::inconclusive;
-        break;
     case rule_decision::not_applicable:
+        // Too few pairs to judge (one pair is one draw of two TCP flows' unfairness): the
+        // sequential flows decide.
         c.outcome = pooled;
         break;
     }

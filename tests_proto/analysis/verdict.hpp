@@ -25,15 +25,14 @@
 // - blocked: at least half of the test flows could not connect, stalled, or carried almost
 //   nothing while every reference flow was healthy.
 // - throttled / none / inconclusive: the rules of rules.hpp, combined as follows. Pooled
-//   (Glasnost and Wehe on the same flows): throttled when both say differentiated, none when
-//   both say none, inconclusive otherwise -- the two fail on different noise (Glasnost on a
-//   slow repetition, Wehe on shifted distributions) so requiring both keeps false positives
-//   down, at the price of inconclusives that the confirmation rerun resolves. With concurrent
-//   pairs the paired rule leads: throttled when it says so; none when it says none unless the
-//   sequential flows of a mixed schedule say throttled (a cap above the fair share, which
-//   concurrent flows cannot see) -- then inconclusive; when it is inconclusive, throttled if
-//   the sequential flows say throttled and the pairs' estimated ratio is below the threshold
-//   (two independent measurements agreeing), inconclusive otherwise.
+//   (peak, Glasnost and Wehe on the same flows): the peak rule leads -- throttled when it says
+//   differentiated and Glasnost or Wehe agree, inconclusive when neither does; none when it
+//   says none unless Glasnost and Wehe both accuse (then inconclusive). Without a peak decision
+//   Glasnost and Wehe must agree: throttled when both accuse, none when both clear. With at
+//   least paired_min_pairs concurrent pairs the paired rule leads: throttled when it says so;
+//   none when it says none unless the sequential flows of a mixed schedule say throttled (a
+//   cap above the fair share, which concurrent flows cannot see) -- then inconclusive; with
+//   fewer pairs, or when it cannot decide, the pooled verdict stands.
 // A positive (throttled, blocked) or inconclusive verdict asks for one confirmation rerun
 // (Wehe's practice); merge_rerun combines the two runs. reset-injected needs no rerun: the
 // counters of the two ends already prove it.
@@ -100,6 +99,7 @@ bool has_forged_reset(const flow_record& flow) noexcept;
 struct comparison {
     verdict outcome = verdict::inconclusive; // none, throttled, blocked or inconclusive
     glasnost_outcome glasnost;
+    glasnost_outcome peak; // Glasnost's rule on each flow's peak_quantile interval rate
     wehe_outcome wehe;
     paired_outcome paired;
     std::size_t test_flows = 0;

@@ -134,18 +134,37 @@ std::vector<planned_flow> make_confirmation(std::span<const comparison_key> whic
                                             const schedule_params& params, random_source& rng,
                                             std::uint16_t first_index, std::uint16_t first_group,
                                             std::uint32_t repetition) {
-    std::vector<slot> seq, conc;
-    for (const comparison_key& k : which) {
-        const test_port port[] = {k.port};
-        auto s = sequential_slots(k.dir, port, rng);
-        seq.insert(seq.end(), s.begin(), s.end());
-        auto c = concurrent_slots(k.dir, port, k.port == test_port::bt, rng);
-        conc.insert(conc.end(), c.begin(), c.end());
-    }
+    auto named = [&](direction d, test_port p) {
+        return std::any_of(which.begin(), which.end(),
+                           [&](const comparison_key& k) { return k.dir == d && k.port == p; });
+    };
     std::vector<planned_flow> out;
     numbering n{first_index, first_group};
-    emit(out, interleave(std::move(seq), std::move(conc), rng), repetition, params.flow_duration,
-         n);
+    const std::uint32_t reps =
+        std::max(params.sequential_repetitions, params.concurrent_repetitions);
+    for (std::uint32_t rep = 0; rep < reps; ++rep) {
+        // Units of sequential slots kept together (a BT/control pair, or the neutral port's
+        // control flow that the BT port's port comparison needs), shuffled as a whole.
+        std::vector<std::vector<slot>> units;
+        std::vector<slot> conc;
+        for (const comparison_key& k : which) {
+            const test_port port[] = {k.port};
+            if (rep < params.sequential_repetitions) {
+                units.push_back(sequential_slots(k.dir, port, rng));
+                if (k.port == test_port::bt && !named(k.dir, test_port::neutral))
+                    units.push_back({{{k.dir, test_port::neutral, flow_kind::control}}});
+            }
+            if (rep < params.concurrent_repetitions) {
+                auto c = concurrent_slots(k.dir, port, k.port == test_port::bt, rng);
+                conc.insert(conc.end(), c.begin(), c.end());
+            }
+        }
+        shuffle(units, rng);
+        std::vector<slot> seq;
+        for (auto& u : units) seq.insert(seq.end(), u.begin(), u.end());
+        emit(out, interleave(std::move(seq), std::move(conc), rng), repetition + rep,
+             params.flow_duration, n);
+    }
     return out;
 }
 

@@ -201,9 +201,15 @@ pair_data with_ratios(const std::vector<double>& ratios) {
     return p;
 }
 
-// The hand computations below judge every interval.
-analysis_settings all_intervals() {
+// The hand computations below judge every interval of one pair (the rule's mechanics; by
+// default one pair decides nothing, see OnePairIsOneDrawOfUnfairness).
+analysis_settings one_pair_decides() {
     analysis_settings s;
+    s.paired_min_pairs = 1;
+    return s;
+}
+analysis_settings all_intervals() {
+    analysis_settings s = one_pair_decides();
     s.paired_busiest_fraction = 1.0;
     return s;
 }
@@ -311,7 +317,7 @@ TEST(PairedRule, BusiestIntervalsShowACapThatCrossTrafficHides) {
     EXPECT_NEAR(all.ratio, std::sqrt(0.5), 1e-9);
     EXPECT_EQ(all.decision, rule_decision::inconclusive);
     // Busiest half (the default): only the idle-path intervals, all at 0.5.
-    const auto busy = run_paired({p}, defaults);
+    const auto busy = run_paired({p}, one_pair_decides());
     EXPECT_EQ(busy.intervals, 50u);
     EXPECT_NEAR(busy.ratio, 0.5, 1e-9);
     EXPECT_EQ(busy.decision, rule_decision::differentiated);
@@ -333,6 +339,25 @@ TEST(PairedRule, ClearingNeedsTheNinetyPercentBound) {
     const auto b = run_paired({with_ratios(low)});
     EXPECT_NEAR(b.clear_low, 0.78, 1e-9);
     EXPECT_EQ(b.decision, rule_decision::inconclusive);
+}
+
+TEST(PairedRule, OnePairIsOneDrawOfUnfairness) {
+    // Two TCP flows started together can share a FIFO bottleneck unevenly for the whole flow,
+    // so one pair's ratio, however steady, is a single draw: by default it decides nothing.
+    const auto one = run_paired({with_ratios(std::vector<double>(100, 0.5))}, defaults);
+    EXPECT_EQ(one.decision, rule_decision::inconclusive);
+    EXPECT_NEAR(one.ratio, 0.5, 1e-9);
+    const auto two = run_paired({with_ratios(std::vector<double>(100, 1.0)),
+                                 with_ratios(std::vector<double>(100, 1.0))},
+                                defaults);
+    EXPECT_EQ(two.decision, rule_decision::inconclusive);
+    // Three pairs that agree decide.
+    const auto three = run_paired({with_ratios(std::vector<double>(100, 0.5)),
+                                   with_ratios(std::vector<double>(100, 0.5)),
+                                   with_ratios(std::vector<double>(100, 0.5))},
+                                  defaults);
+    EXPECT_EQ(three.pairs, 3u);
+    EXPECT_EQ(three.decision, rule_decision::differentiated);
 }
 
 TEST(PairedRule, DegenerateInputs) {

@@ -8,9 +8,19 @@
 namespace glasnode::proto::diff {
 namespace {
 
-TEST(schedule, full_test_covers_every_direction_port_and_kind) {
+TEST(schedule, default_test_is_sequential_flows_only) {
     seeded_random rng(1);
     const schedule_params p;
+    const auto s = make_schedule(p, rng);
+    ASSERT_EQ(s.size(), 2u * 4u * p.sequential_repetitions);
+    for (const auto& f : s) EXPECT_FALSE(f.concurrent);
+    EXPECT_EQ(slots_of(s).size(), s.size());
+}
+
+TEST(schedule, full_test_covers_every_direction_port_and_kind) {
+    seeded_random rng(1);
+    schedule_params p;
+    p.concurrent_repetitions = 1;
     const auto s = make_schedule(p, rng);
     // Per direction and repetition: 4 sequential flows; per direction: 3 concurrent pairs.
     const std::size_t expected = 2 * (4 * p.sequential_repetitions + 6 * p.concurrent_repetitions);
@@ -34,9 +44,15 @@ TEST(schedule, full_test_covers_every_direction_port_and_kind) {
     }
 }
 
+schedule_params with_pairs() {
+    schedule_params p;
+    p.concurrent_repetitions = 1;
+    return p;
+}
+
 TEST(schedule, groups_are_single_flows_or_matched_pairs) {
     seeded_random rng(2);
-    const auto s = make_schedule({}, rng);
+    const auto s = make_schedule(with_pairs(), rng);
     for (const auto& slot : slots_of(s)) {
         ASSERT_TRUE(slot.size() == 1 || slot.size() == 2);
         if (slot.size() == 1) {
@@ -55,7 +71,7 @@ TEST(schedule, groups_are_single_flows_or_matched_pairs) {
 
 TEST(schedule, bt_and_control_alternate_within_each_sequential_pair) {
     seeded_random rng(3);
-    const auto s = make_schedule({}, rng);
+    const auto s = make_schedule(with_pairs(), rng);
     // Within a repetition, the sequential flows of one (direction, port) are one BT and one
     // control, in either order.
     std::map<std::tuple<std::uint32_t, direction, test_port>, std::vector<flow_kind>> seen;
@@ -85,7 +101,7 @@ TEST(schedule, order_is_random_but_fixed_by_the_seed) {
 
 TEST(schedule, transfer_time_counts_concurrent_groups_once) {
     seeded_random rng(4);
-    schedule_params p;
+    schedule_params p = with_pairs();
     p.flow_duration = std::chrono::milliseconds(2000);
     const auto s = make_schedule(p, rng);
     const std::size_t slots = slots_of(s).size();
@@ -97,23 +113,45 @@ TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
     seeded_random rng(5);
     const comparison_key which[] = {{direction::download, test_port::bt},
                                     {direction::upload, test_port::neutral}};
-    const auto s = make_confirmation(which, {}, rng, 100, 50, 9);
+    const schedule_params p;
+    const auto s = make_confirmation(which, p, rng, 100, 50, 9);
     std::map<std::tuple<direction, test_port, flow_kind>, int> count;
+    std::set<std::uint32_t> repetitions;
     for (const auto& f : s) {
         EXPECT_GE(f.index, 100);
         EXPECT_GE(f.group, 50);
-        EXPECT_EQ(f.repetition, 9u);
+        EXPECT_FALSE(f.concurrent);
+        repetitions.insert(f.repetition);
         ++count[{f.dir, f.port, f.kind}];
     }
-    // download/bt: BT + control sequential, the BT/control pair, and the port pair.
+    EXPECT_EQ(repetitions, (std::set<std::uint32_t>{9, 10}));
+    // As many repetitions as the test itself: download/bt has BT and control, and control on
+    // the neutral port for its port comparison; upload/neutral has BT and control.
     EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::bt}]), 2);
-    EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::control}]), 3);
-    EXPECT_EQ((count[{direction::download, test_port::neutral, flow_kind::control}]), 1);
-    // upload/neutral: no port pair.
+    EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::control}]), 2);
+    EXPECT_EQ((count[{direction::download, test_port::neutral, flow_kind::control}]), 2);
+    EXPECT_EQ((count[{direction::download, test_port::neutral, flow_kind::bt}]), 0);
     EXPECT_EQ((count[{direction::upload, test_port::neutral, flow_kind::bt}]), 2);
     EXPECT_EQ((count[{direction::upload, test_port::neutral, flow_kind::control}]), 2);
     EXPECT_EQ((count[{direction::upload, test_port::bt, flow_kind::control}]), 0);
     EXPECT_EQ(s.size(), 10u);
+    EXPECT_EQ(slots_of(s).size(), 10u);
+}
+
+TEST(schedule, confirmation_shares_the_neutral_reference_and_keeps_pairs) {
+    seeded_random rng(6);
+    const comparison_key both[] = {{direction::upload, test_port::bt},
+                                   {direction::upload, test_port::neutral}};
+    // The neutral port is rerun anyway: its control flows serve the BT port's port comparison.
+    const auto s = make_confirmation(both, {}, rng, 0, 0, 2);
+    EXPECT_EQ(s.size(), 8u);
+    // With pairs in the schedule, the rerun has them too.
+    const comparison_key bt_only[] = {{direction::download, test_port::bt}};
+    const auto paired = make_confirmation(bt_only, with_pairs(), rng, 0, 0, 2);
+    std::size_t concurrent = 0;
+    for (const auto& f : paired) concurrent += f.concurrent ? 1 : 0;
+    EXPECT_EQ(concurrent, 4u); // the BT/control pair and the port pair
+    EXPECT_EQ(paired.size(), 10u);
 }
 
 } // namespace

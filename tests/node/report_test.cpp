@@ -1,0 +1,195 @@
+// A stored report read back (report_from_json) gives the analysis the same flow records as the
+// test that wrote it, so `glasnode analyse` judges exactly what was measured; malformed or
+// oversized reports are refused with the field named.
+
+#include "node/diff/report.hpp"
+
+#include <functional>
+
+#include <gtest/gtest.h>
+
+namespace glasnode::node {
+namespace {
+
+namespace nego = proto::negotiation;
+
+measured_flow make_flow(std::uint16_t index, proto::direction dir, proto::test_port port,
+                        proto::flow_kind kind, std::uint16_t group, bool concurrent,
+                        std::uint64_t bytes_per_interval) {
+    measured_flow f;
+    f.spec = {index, dir, port, kind, group, 3000};
+    f.concurrent = concurrent;
+    f.agent.index = f.provider.index = index;
+    f.agent.role = nego::agent_role(dir);
+    f.provider.role = nego::provider_role(dir);
+    f.agent.end = f.provider.end = proto::flow_end::completed;
+    nego::flow_measurement& rx = dir == proto::direction::download ? f.agent : f.provider;
+    rx.sample_interval_us = 30'000;
+    for (std::uint64_t k = 0; k < 100; ++k) rx.samples.push_back(bytes_per_interval + 97 * (k % 7));
+    rx.duration_us = 3'000'000;
+    f.agent.resets_received = index % 3;
+    f.provider.resets_sent = index % 2;
+    return f;
+}
+
+test_report sample_report() {
+    using proto::direction;
+    using proto::flow_kind;
+    using proto::test_port;
+    test_report r;
+    r.test_id = "0011223344556677";
+    r.started_unix_ms = 1'790'000'000'000;
+    r.duration_s = 42.5;
+    r.peer_id = "ab";
+    r.peer_address = "10.0.0.1:9773";
+    std::vector<measured_flow> first;
+    std::uint16_t i = 0;
+    for (direction d : {direction::download, direction::upload}) {
+        for (test_port p : {test_port::bt, test_port::neutral}) {
+            for (std::uint32_t rep = 0; rep < 2; ++rep) {
+                for (flow_kind k : {flow_kind::bt, flow_kind::control}) {
+                    auto f = make_flow(i, d, p, k, i, false, k == flow_kind::bt ? 9'000 : 180'000);
+                    f.repetition = rep;
+                    first.push_back(std::move(f));
+                    ++i;
+                }
+            }
+        }
+        first.push_back(make_flow(i, d, test_port::bt, flow_kind::bt, 100 + i, true, 10'000));
+        first.push_back(make_flow(i + 1, d, test_port::bt, flow_kind::control, 100 + i, true, 90'000));
+        i += 2;
+    }
+    std::vector<measured_flow> rerun;
+    rerun.push_back(make_flow(0, direction::upload, test_port::bt, flow_kind::bt, 0, false, 9'000));
+    rerun.push_back(make_flow(1, direction::upload, test_port::bt, flow_kind::control, 1, false, 180'000));
+    rerun.push_back(make_flow(2, direction::upload, test_port::neutral, flow_kind::control, 2, true, 90'000));
+    rerun.push_back(make_flow(3, direction::upload, test_port::bt, flow_kind::control, 2, true, 90'000));
+    r.runs = {first, rerun};
+    r.confirmed_keys = {{{direction::upload, test_port::bt}}};
+    return r;
+}
+
+void expect_same_records(const std::vector<proto::flow_record>& a,
+                         const std::vector<proto::flow_record>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(a[i].dir, b[i].dir);
+        EXPECT_EQ(a[i].port, b[i].port);
+        EXPECT_EQ(a[i].kind, b[i].kind);
+        EXPECT_EQ(a[i].repetition, b[i].repetition);
+        EXPECT_EQ(a[i].concurrent_group, b[i].concurrent_group);
+        EXPECT_DOUBLE_EQ(a[i].mean_bps, b[i].mean_bps);
+        EXPECT_DOUBLE_EQ(a[i].interval_s, b[i].interval_s);
+        EXPECT_EQ(a[i].interval_bps, b[i].interval_bps);
+        EXPECT_EQ(a[i].end, b[i].end);
+        ASSERT_EQ(a[i].sender_resets.has_value(), b[i].sender_resets.has_value());
+        ASSERT_EQ(a[i].receiver_resets.has_value(), b[i].receiver_resets.has_value());
+        if (a[i].sender_resets) {
+            EXPECT_EQ(a[i].sender_resets->sent, b[i].sender_resets->sent);
+            EXPECT_EQ(a[i].sender_resets->received, b[i].sender_resets->received);
+        }
+        if (a[i].receiver_resets) {
+            EXPECT_EQ(a[i].receiver_resets->sent, b[i].receiver_resets->sent);
+            EXPECT_EQ(a[i].receiver_resets->received, b[i].receiver_resets->received);
+        }
+    }
+}
+
+TEST(ReportJson, ReadBackGivesTheAnalysisTheSameFlowsAndVerdicts) {
+    test_report original = sample_report();
+    ASSERT_TRUE(analyse_report(original));
+    // Through text, as `glasnode analyse` reads a file.
+    auto back = report_from_json(nlohmann::json::parse(to_json(original).dump()));
+    ASSERT_TRUE(back) << back.err().describe();
+    EXPECT_EQ(back->test_id, original.test_id);
+    EXPECT_EQ(back->started_unix_ms, original.started_unix_ms);
+    EXPECT_EQ(back->peer_address, original.peer_address);
+    ASSERT_EQ(back->runs.size(), 2u);
+    for (std::size_t run = 0; run < 2; ++run)
+        expect_same_records(to_flow_records(original.runs[run]), to_flow_records(back->runs[run]));
+    ASSERT_EQ(back->confirmed_keys.size(), 1u);
+    ASSERT_EQ(back->confirmed_keys[0].size(), 1u);
+    EXPECT_EQ(back->confirmed_keys[0][0].dir, proto::direction::upload);
+    EXPECT_EQ(back->confirmed_keys[0][0].port, proto::test_port::bt);
+
+    ASSERT_TRUE(analyse_report(*back));
+    EXPECT_EQ(to_json(*back).at("verdicts"), to_json(original).at("verdicts"));
+}
+
+TEST(ReportJson, OlderReportsConfirmWhatTheirRerunsSequentialFlowsCover) {
+    auto j = to_json(sample_report());
+    ASSERT_EQ(j.at("confirmations").size(), 1u);
+    j.erase("confirmations");
+    auto back = report_from_json(j);
+    ASSERT_TRUE(back) << back.err().describe();
+    ASSERT_EQ(back->confirmed_keys.size(), 1u);
+    ASSERT_EQ(back->confirmed_keys[0].size(), 1u);
+    EXPECT_EQ(back->confirmed_keys[0][0].dir, proto::direction::upload);
+    EXPECT_EQ(back->confirmed_keys[0][0].port, proto::test_port::bt);
+}
+
+TEST(ReportJson, ReportsWithoutDurationUseTheDurationTheirRateImplies) {
+    test_report original = sample_report();
+    auto j = to_json(original);
+    for (auto& f : j.at("flows")) f.erase("duration_us");
+    auto back = report_from_json(j);
+    ASSERT_TRUE(back) << back.err().describe();
+    const auto a = to_flow_records(original.runs[0]);
+    const auto b = to_flow_records(back->runs[0]);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        EXPECT_NEAR(a[i].mean_bps, b[i].mean_bps, 1e-4 * a[i].mean_bps + 100.0) << i;
+}
+
+TEST(ReportJson, MalformedReportsAreRefusedNamingTheField) {
+    const auto good = to_json(sample_report());
+    struct breakage {
+        const char* field;
+        std::function<void(nlohmann::json&)> apply;
+    };
+    const std::vector<breakage> cases{
+        {"flows", [](nlohmann::json& j) { j.erase("flows"); }},
+        {"direction", [](nlohmann::json& j) { j["flows"][0]["direction"] = "sideways"; }},
+        {"kind", [](nlohmann::json& j) { j["flows"][0].erase("kind"); }},
+        {"agent_end", [](nlohmann::json& j) { j["flows"][0]["agent_end"] = 3; }},
+        {"index", [](nlohmann::json& j) { j["flows"][0]["index"] = -1; }},
+        {"samples", [](nlohmann::json& j) { j["flows"][0]["samples"] = "many"; }},
+        {"sample", [](nlohmann::json& j) { j["flows"][0]["samples"][3] = -5; }},
+        {"resets.provider_sent", [](nlohmann::json& j) { j["flows"][0]["resets"].erase("provider_sent"); }},
+        {"interval_ms", [](nlohmann::json& j) { j["flows"][0]["interval_ms"] = "fast"; }},
+        {"concurrent", [](nlohmann::json& j) { j["flows"][0].erase("concurrent"); }},
+        {"run", [](nlohmann::json& j) { j["flows"][0]["run"] = 1000; }},
+        {"confirmations", [](nlohmann::json& j) { j["confirmations"] = 5; }},
+        {"port", [](nlohmann::json& j) { j["confirmations"][0][0]["port"] = "ftp"; }},
+    };
+    for (const auto& c : cases) {
+        auto j = good;
+        c.apply(j);
+        auto r = report_from_json(j);
+        ASSERT_FALSE(r) << c.field;
+        EXPECT_EQ(r.err().code, errc::invalid_argument) << c.field;
+        EXPECT_NE(r.err().reason.find(c.field), std::string::npos) << r.err().reason;
+    }
+    EXPECT_FALSE(report_from_json(nlohmann::json::array()));
+}
+
+TEST(ReportJson, SizesFromTheFileAreBounded) {
+    auto j = to_json(sample_report());
+    auto too_many = j;
+    too_many["flows"] = nlohmann::json::array();
+    for (std::size_t i = 0; i <= proto::max_flows; ++i) too_many["flows"].push_back(j["flows"][0]);
+    auto r = report_from_json(too_many);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().code, errc::limit_exceeded);
+
+    auto long_flow = j;
+    long_flow["flows"][0]["samples"] =
+        std::vector<std::uint64_t>(proto::max_samples_per_flow + 1, 1);
+    r = report_from_json(long_flow);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().code, errc::limit_exceeded);
+}
+
+} // namespace
+} // namespace glasnode::node
