@@ -56,7 +56,8 @@ expect_bad idle_timeout status --data-dir "$work/a" --config "$work/bad.toml"
 
 # Two processes: a node serves its control port; another authenticates to it and pings it.
 mkfifo "$work/ready"
-"$glasnode" run --data-dir "$work/a" --bind 127.0.0.1 --control-port 0 >"$work/ready" 2>"$work/run.log" &
+"$glasnode" run --data-dir "$work/a" --bind 127.0.0.1 --control-port 0 --bt-port 0 --neutral-port 0 \
+  >"$work/ready" 2>"$work/run.log" &
 pids+=($!)
 read -r -t 20 line <"$work/ready" || fail "node did not print its ready line"
 [[ $line == "glasnode ready "* ]] || fail "unexpected first line: $line"
@@ -70,6 +71,29 @@ if "$glasnode" ping "$control" --data-dir "$work/b" --peer-id "$(printf '0%.0s' 
   fail "ping accepted a peer with another id"
 fi
 grep -q "was expected" "$work/err" || fail "no reason for the refused peer: $(cat "$work/err")"
+
+# A short differential test against the node, stored, listed, and judged anew by analyse.
+"$glasnode" test "$control" --data-dir "$work/b" --peer-id "$id" --flow-duration 500 \
+  --repetitions 1 --no-confirm --json >"$work/test.json" 2>"$work/test.err" \
+  || fail "test failed: $(tail -3 "$work/test.err")"
+verdicts() { python3 -c 'import json,sys
+for line in sys.stdin:
+    j = json.loads(line)
+    for r in (j if isinstance(j, list) else [j]):
+        print(" ".join(v["direction"] + "/" + v["port"] + "=" + v["verdict"] for v in r["verdicts"]))'; }
+[ "$(verdicts <"$work/test.json" | wc -w)" -eq 4 ] || fail "test did not judge 4 comparisons"
+"$glasnode" results --data-dir "$work/b" --json >"$work/results.json"
+[ "$(verdicts <"$work/results.json")" = "$(verdicts <"$work/test.json")" ] || fail "stored verdicts differ"
+"$glasnode" analyse --json "$work/results.json" >"$work/again.json" || fail "analyse failed"
+[ "$(verdicts <"$work/again.json")" = "$(verdicts <"$work/test.json")" ] \
+  || fail "analyse judged the stored flows differently: $(verdicts <"$work/again.json")"
+"$glasnode" analyse "$work/test.json" | grep -q "^  upload " || fail "analyse printed no table"
+# A file that is not a report: a clear error, exit 1, the other files still judged.
+echo '{"flows": "none"}' >"$work/bad.json"
+set +e; "$glasnode" analyse --json "$work/bad.json" "$work/test.json" >"$work/out" 2>"$work/err"; rc=$?; set -e
+[ "$rc" -eq 1 ] || fail "analyse of a bad report exited $rc"
+grep -q "bad.json: .*flows" "$work/err" || fail "no error naming the file and field: $(cat "$work/err")"
+[ "$(wc -l <"$work/out")" -eq 1 ] || fail "the good report was not judged after the bad one"
 
 # SIGTERM stops the node cleanly.
 kill -TERM "${pids[0]}"

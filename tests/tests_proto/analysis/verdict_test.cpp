@@ -517,19 +517,26 @@ TEST(Verdict, ACapHoldsInEveryIntervalAndIsThrottled) {
     }
 }
 
+// Every verdict's content comparison: the three pooled rules' decisions and the outcome.
+void expect_content_rules(const test_analysis& a, rule_decision peak, rule_decision glasnost,
+                          rule_decision wehe, verdict outcome) {
+    ASSERT_EQ(a.verdicts.size(), 4u);
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_EQ(v.content.peak.decision, peak);
+        EXPECT_EQ(v.content.glasnost.decision, glasnost);
+        EXPECT_EQ(v.content.wehe.decision, wehe);
+        EXPECT_EQ(v.outcome, outcome);
+    }
+}
+
 TEST(Verdict, PeaksAloneDoNotAccuse) {
     // BT steady at 75% of the link; control at 70% with one interval in five at the full link:
     // the peaks differ by 25%, the means (0.75 vs 0.76) and distributions hardly at all.
     const auto spiky = [](flow_kind kind, std::uint32_t, std::size_t k) {
         return kind == flow_kind::bt ? 0.75 : (k % 5 == 0 ? 1.0 : 0.7);
     };
-    const test_analysis a = run(shaped_test(spiky));
-    for (const port_verdict& v : a.verdicts) {
-        EXPECT_EQ(v.content.peak.decision, rule_decision::differentiated);
-        EXPECT_EQ(v.content.glasnost.decision, rule_decision::none);
-        EXPECT_EQ(v.content.wehe.decision, rule_decision::none);
-        EXPECT_EQ(v.outcome, verdict::inconclusive);
-    }
+    expect_content_rules(run(shaped_test(spiky)), rule_decision::differentiated,
+                         rule_decision::none, rule_decision::none, verdict::inconclusive);
 }
 
 TEST(Verdict, AThrottleThatSparesThePeaksIsInconclusive) {
@@ -538,13 +545,9 @@ TEST(Verdict, AThrottleThatSparesThePeaksIsInconclusive) {
     const auto late = [](flow_kind kind, std::uint32_t, std::size_t k) {
         return kind == flow_kind::bt && k >= 15 ? 0.3 : 1.0;
     };
-    const test_analysis a = run(shaped_test(late));
-    for (const port_verdict& v : a.verdicts) {
-        EXPECT_EQ(v.content.peak.decision, rule_decision::none);
-        EXPECT_EQ(v.content.glasnost.decision, rule_decision::differentiated);
-        EXPECT_EQ(v.content.wehe.decision, rule_decision::differentiated);
-        EXPECT_EQ(v.outcome, verdict::inconclusive);
-    }
+    expect_content_rules(run(shaped_test(late)), rule_decision::none,
+                         rule_decision::differentiated, rule_decision::differentiated,
+                         verdict::inconclusive);
 }
 
 TEST(Verdict, DegenerateInputs) {
