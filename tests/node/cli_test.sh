@@ -100,4 +100,13 @@ kill -TERM "${pids[0]}"
 wait "${pids[0]}" || fail "node exited with status $? on SIGTERM"
 pids=()
 grep -q "shutting down" "$work/run.log" || fail "no shutdown line in the log"
+# The demo: a provider and an agent in one process on loopback, one (short) test, its table.
+"$glasnode" demo --data-dir "$work/demo" --flow-duration 500 --repetitions 1 --no-confirm \
+  >"$work/demo.out" 2>"$work/demo.err" || fail "demo failed: $(tail -3 "$work/demo.err")"
+for row in "download  bt" "download  neutral" "upload    bt" "upload    neutral"; do
+  grep -q "^  $row " "$work/demo.out" || fail "demo printed no verdict for $row: $(cat "$work/demo.out")"
+done
+grep -q "^stored in " "$work/demo.out" || fail "demo did not say where the result is stored"
+"$glasnode" results --data-dir "$work/demo/demo/agent" | grep -q "^test " \
+  || fail "the demo's result is not listed by results"
 echo "cli_test: all checks passed"
