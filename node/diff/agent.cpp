@@ -6,6 +6,7 @@
 
 #include "node/endpoint.hpp"
 #include "node/flow/flow.hpp"
+#include "node/log.hpp"
 #include "overlay/wire/core_messages.hpp"
 #include "tests_proto/negotiation/agent.hpp"
 
@@ -133,6 +134,16 @@ private:
         if (!msg) co_return msg.err();
         if (auto st = co_await m_conn.send(*msg); !st) co_return st.err();
         const auto until = clock::now() + m_o.queue_timeout;
+        // The provider drops control connections that stay silent (its idle timeout); a wait in
+        // its queue can last several tests, so ping while waiting.
+        const auto keepalive = std::make_shared<asio::steady_timer>(m_ex);
+        asio::co_spawn(m_ex, ping_until_cancelled(m_conn.shared_from_this(), keepalive,
+                                                  m_o.queue_keepalive, m_rng.next_u64()),
+                       log_coroutine_failure{"queue keepalive"});
+        struct stop_pinging {
+            std::shared_ptr<asio::steady_timer> timer;
+            ~stop_pinging() { timer->cancel(); }
+        } stop{keepalive};
         for (;;) {
             const auto left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
@@ -153,6 +164,19 @@ private:
             } else {
                 co_return make_error(errc::protocol_error, "provider sent collect_reply unasked");
             }
+        }
+    }
+
+    static asio::awaitable<void> ping_until_cancelled(std::shared_ptr<control_connection> conn,
+                                                      std::shared_ptr<asio::steady_timer> timer,
+                                                      std::chrono::milliseconds every,
+                                                      std::uint64_t nonce) {
+        for (;;) {
+            timer->expires_after(every);
+            boost::system::error_code ec;
+            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) co_return; // cancelled: the wait in the queue is over
+            if (!co_await conn->send(wire::encode_message(wire::ping{nonce++}))) co_return;
         }
     }
 

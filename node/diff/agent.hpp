@@ -31,6 +31,9 @@ struct agent_options {
     bool confirm = true;                                // rerun positive/inconclusive comparisons
     std::chrono::milliseconds queue_timeout{300'000};   // longest wait for the provider's slot
     std::chrono::milliseconds reply_timeout{30'000};    // other control replies
+    // A ping this often while waiting in the provider's queue (providers drop silent control
+    // connections; the default idle timeout is 2 min).
+    std::chrono::milliseconds queue_keepalive{20'000};
     std::chrono::milliseconds connect_timeout{3'000};   // each test flow's TCP connect
     std::string congestion_control;                     // "" = the system's default
     std::optional<overlay::public_key> expected_peer;   // refuse any other provider key

@@ -32,7 +32,8 @@ protected:
         : m_rng(11), m_provider_id(identity::generate(m_rng)),
           m_agent_id(identity::generate(m_rng)) {}
 
-    void start(std::chrono::milliseconds deadline_margin = std::chrono::seconds(30)) {
+    void start(std::chrono::milliseconds deadline_margin = std::chrono::seconds(30),
+               control_server_options server_options = {}) {
         provider_service_options po;
         po.bind = asio::ip::make_address("127.0.0.1");
         po.bt_port = 0;
@@ -47,9 +48,12 @@ protected:
         });
         m_provider->serve(m_routes);
         m_server = std::make_unique<control_server>(
-            io.get_executor(), m_provider_id, m_rng, control_server_options{},
+            io.get_executor(), m_provider_id, m_rng, server_options,
             [this](control_connection& c, bytes m) { return m_routes(c, std::move(m)); });
-        m_server->on_closed([this](const close_event& e) { m_provider->session_closed(e.connection_id); });
+        m_server->on_closed([this](const close_event& e) {
+            m_closed.push_back(e);
+            m_provider->session_closed(e.connection_id);
+        });
         auto ep = m_server->listen(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
         ASSERT_TRUE(ep);
         m_control = *ep;
@@ -102,6 +106,7 @@ protected:
     std::unique_ptr<provider_service> m_provider;
     std::unique_ptr<control_server> m_server;
     tcp::endpoint m_control;
+    std::vector<close_event> m_closed;
 };
 
 TEST_F(provider_fixture, full_test_on_loopback_completes_every_flow_and_comparison) {
@@ -218,6 +223,56 @@ TEST_F(provider_fixture, wrong_token_on_a_test_port_is_refused_and_service_conti
         EXPECT_NE(v.outcome, proto::verdict::blocked);
         EXPECT_NE(v.outcome, proto::verdict::reset_injected);
     }
+}
+
+TEST_F(provider_fixture, queued_agents_ping_to_keep_their_place_and_a_silent_one_is_dropped) {
+    control_server_options so;
+    so.idle_timeout = std::chrono::milliseconds(1500);
+    start(std::chrono::seconds(30), so);
+    agent_options patient = short_test();
+    patient.queue_keepalive = std::chrono::milliseconds(300);
+
+    // Fires once the first agent holds the slot (its progress announces the run).
+    asio::steady_timer first_granted(io, asio::steady_timer::time_point::max());
+    asio::steady_timer first_done(io, asio::steady_timer::time_point::max());
+    agent_options first = patient;
+    first.progress = [&](const std::string& line) {
+        if (line.starts_with("test:")) first_granted.expires_at(asio::steady_timer::time_point::min());
+    };
+    std::optional<result<test_report>> first_report;
+    std::optional<result<nego::provider_reply>> staller_reply;
+    std::shared_ptr<control_connection> staller;
+
+    auto last = run(io, [&]() -> asio::awaitable<result<test_report>> {
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            first_report.emplace(
+                co_await run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, first));
+            first_done.expires_at(asio::steady_timer::time_point::min());
+        }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+        boost::system::error_code ec;
+        co_await first_granted.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        // A second agent queues, then says nothing more: a stall mid-negotiation.
+        auto conn = co_await dial_control(io.get_executor(), m_control, m_agent_id, m_rng);
+        if (!conn) co_return conn.err();
+        staller = *conn;
+        staller_reply.emplace(co_await negotiate(*staller, one_flow()));
+        // A third queues behind both and waits seconds, far past the idle timeout.
+        auto third = co_await run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, patient);
+        co_await first_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_return third;
+    }(), std::chrono::seconds(120));
+
+    ASSERT_TRUE(staller_reply && *staller_reply);
+    auto* queued = std::get_if<nego::queue_status>(&**staller_reply);
+    ASSERT_NE(queued, nullptr) << "the second agent was not queued";
+    EXPECT_EQ(queued->position, 1u);
+    ASSERT_TRUE(first_report && *first_report) << first_report->err().describe();
+    ASSERT_TRUE(last) << last.err().describe();
+    EXPECT_EQ(last->runs.at(0).size(), first_report->value().runs.at(0).size());
+    // The silent agent was dropped at the idle timeout; the pinging ones were not.
+    std::size_t timed_out = 0;
+    for (const auto& e : m_closed) timed_out += e.why.code == errc::timeout ? 1 : 0;
+    EXPECT_EQ(timed_out, 1u);
 }
 
 } // namespace
