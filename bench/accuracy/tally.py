@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Tallies the verdicts of bench/accuracy/run.sh reports: for each scenario, how many runs gave
-each verdict per (direction, port), the share of inconclusive, and the test wall time."""
+"""Tallies the verdicts of bench/accuracy/run.sh reports. First table, a row per scenario: runs,
+runs whose every check of tests/emu/scenarios.txt passed (its log ends "== scenario NAME
+passed"), throttled verdicts among all comparisons, the share of inconclusive, and the test wall
+time. Second table: the verdict counts per scenario and (direction, port)."""
 import json
 import statistics
 import sys
@@ -8,31 +10,54 @@ from collections import Counter
 from pathlib import Path
 
 
+def load(out: Path, scenario: str) -> list[tuple[dict, bool]]:
+    runs = []
+    for f in sorted(out.glob(f"{scenario}.*.json")):
+        try:
+            report = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        log = f.with_suffix(".log")
+        passed = log.exists() and f"== scenario {scenario} passed" in log.read_text(errors="replace")
+        runs.append((report, passed))
+    return runs
+
+
 def main() -> int:
+    if len(sys.argv) < 3:
+        print("usage: tally.py OUT_DIR SCENARIO...", file=sys.stderr)
+        return 2
     out = Path(sys.argv[1])
     scenarios = sys.argv[2:]
-    print("| scenario | runs | direction/port | none | throttled | blocked | reset-injected | inconclusive | wall time s (median, max) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    loaded = {s: load(out, s) for s in scenarios}
+
+    print("| scenario | runs | runs with the expected verdicts | throttled / comparisons | "
+          "inconclusive | wall time s (median, max) |")
+    print("|---|---:|---:|---:|---:|---|")
     for s in scenarios:
-        reports = []
-        for f in sorted(out.glob(f"{s}.*.json")):
-            try:
-                reports.append(json.loads(f.read_text()))
-            except (OSError, json.JSONDecodeError):
-                pass
-        if not reports:
-            print(f"| {s} | 0 | - | | | | | | |")
+        runs = loaded[s]
+        if not runs:
+            print(f"| {s} | 0 | | | | |")
             continue
-        walls = [r.get("duration_s", 0) for r in reports]
+        verdicts = [v["verdict"] for r, _ in runs for v in r.get("verdicts", [])]
+        c = Counter(verdicts)
+        walls = [r.get("duration_s", 0) for r, _ in runs]
+        share = 100.0 * c["inconclusive"] / len(verdicts) if verdicts else 0.0
+        print(f"| {s} | {len(runs)} | {sum(p for _, p in runs)} | {c['throttled']} / {len(verdicts)} | "
+              f"{c['inconclusive']} ({share:.0f}%) | {statistics.median(walls):.0f}, {max(walls):.0f} |")
+
+    print()
+    print("| scenario | direction/port | none | throttled | blocked | reset-injected | inconclusive |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for s in scenarios:
         counts: dict[str, Counter] = {}
-        for r in reports:
+        for r, _ in loaded[s]:
             for v in r.get("verdicts", []):
                 counts.setdefault(f"{v['direction']}/{v['port']}", Counter())[v["verdict"]] += 1
         for key in sorted(counts):
             c = counts[key]
-            print(f"| {s} | {len(reports)} | {key} | {c['none']} | {c['throttled']} | {c['blocked']} | "
-                  f"{c['reset-injected']} | {c['inconclusive']} | "
-                  f"{statistics.median(walls):.0f}, {max(walls):.0f} |")
+            print(f"| {s} | {key} | {c['none']} | {c['throttled']} | {c['blocked']} | "
+                  f"{c['reset-injected']} | {c['inconclusive']} |")
     return 0
 
 

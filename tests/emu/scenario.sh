@@ -5,7 +5,8 @@
 # usage: scenario.sh GLASNODE_BINARY SCENARIO [TABLE]
 #        scenario.sh --list [TABLE]
 # Exit 0 the verdicts matched, 1 they did not (or the run failed), 77 the machine cannot run
-# the testbed. TB_KEEP=1 keeps the run's logs and data directories.
+# the testbed. TB_KEEP=1 keeps the run's logs and data directories; GLASNODE_CROSS_SEED=N
+# replaces the row's cross traffic seed (the accuracy benchmark varies it per run).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -72,7 +73,7 @@ if [[ $S_CROSS != - ]]; then
   declare -a cross_args=(--max-s $((S_TIMEOUT + 60)) --phases $((S_TIMEOUT + 60)))
   for kv in $S_CROSS; do
     case ${kv%%=*} in
-      seed) cross_args+=(--seed "${kv#*=}") ;;
+      seed) cross_args+=(--seed "${GLASNODE_CROSS_SEED:-${kv#*=}}") ;;
       dir) cross_args+=(--dir "${kv#*=}") ;;
       par) cross_args+=(--parallel "${kv#*=}") ;;
       *) echo "scenario: unknown cross traffic setting $kv" >&2; exit 1 ;;
