@@ -6,7 +6,9 @@
 #        scenario.sh --list [TABLE]
 # Exit 0 the verdicts matched, 1 they did not (or the run failed), 77 the machine cannot run
 # the testbed. TB_KEEP=1 keeps the run's logs and data directories; GLASNODE_CROSS_SEED=N
-# replaces the row's cross traffic seed (the accuracy benchmark varies it per run).
+# replaces the row's cross traffic seed (the accuracy benchmark varies it per run);
+# GLASNODE_DELAY_MS=N adds N ms each way at the router (tb_delay; needs TB_NFQ_DELAY, the built
+# glasnode_nfq_delay), to measure a scenario at a longer RTT.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -69,6 +71,9 @@ tb_up || exit 1
 tb_bottleneck "$S_RATE" || exit 1
 # shellcheck disable=SC2086
 tb_policy $S_POLICY || exit 1
+if [[ -n ${GLASNODE_DELAY_MS:-} ]]; then
+  tb_delay "$GLASNODE_DELAY_MS" || exit 1
+fi
 if [[ $S_CROSS != - ]]; then
   declare -a cross_args=(--max-s $((S_TIMEOUT + 60)) --phases $((S_TIMEOUT + 60)))
   for kv in $S_CROSS; do
