@@ -213,6 +213,9 @@ int run_and_report(asio::io_context& io, const overlay::identity& id, random_sou
         io,
         [&]() -> asio::awaitable<void> {
             outcome.emplace(co_await run_diff_test(io.get_executor(), provider, id, rng, o));
+            // Flows a failed test abandoned would keep the loop running until their own
+            // timeouts; the outcome is known, so stop here.
+            io.stop();
         },
         log_coroutine_failure{"test"});
     io.run();
@@ -317,7 +320,7 @@ int cmd_analyse(const std::vector<std::string>& files, bool json) {
         for (const auto& one : doc) {
             auto report = report_from_json(one);
             if (report) {
-                if (auto st = analyse_report(*report); !st) report = st.err();
+                if (auto st = proto::diff::analyse_runs(*report); !st) report = st.err();
             }
             if (!report) {
                 complain(file, report.err().describe());

@@ -1,6 +1,7 @@
 // glasnode's error vocabulary: every fallible operation on a storage, control or decoding
 // path returns `result<T>` (a value or an `error`) instead of throwing. It lives in the
-// bottom layer (storage) so that every other layer can use it.
+// bottom layer (storage) as the header-only target glasnode_result, so that every layer uses
+// it without linking LMDB.
 //
 // Thread-safety: plain value types; no shared state.
 #pragma once
@@ -30,14 +31,36 @@ enum class errc {
     busy,                // a bounded resource is full; try later
 };
 
-std::string_view to_string(errc code) noexcept;
+constexpr std::string_view to_string(errc code) noexcept {
+    switch (code) {
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::io_error: return "io_error";
+    case errc::not_found: return "not_found";
+    case errc::corrupt: return "corrupt";
+    case errc::protocol_error: return "protocol_error";
+    case errc::limit_exceeded: return "limit_exceeded";
+    case errc::unsupported_version: return "unsupported_version";
+    case errc::auth_failed: return "auth_failed";
+    case errc::timeout: return "timeout";
+    case errc::closed: return "closed";
+    case errc::busy: return "busy";
+    }
+    return "unknown";
+}
 
 struct error {
     errc code;
     std::string reason;
 
     // "protocol_error: frame length 4294967295 exceeds limit 1048576"
-    std::string describe() const;
+    std::string describe() const {
+        std::string s(to_string(code));
+        if (!reason.empty()) {
+            s += ": ";
+            s += reason;
+        }
+        return s;
+    }
 };
 
 inline error make_error(errc code, std::string reason) { return error{code, std::move(reason)}; }

@@ -8,6 +8,7 @@
 // Thread-safety: plain values.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -40,6 +41,35 @@ enum class flow_end : std::uint8_t {
     error,            // a local failure, or the peer violated the protocol mid-flow
     not_run,          // never started (test cut short, or no report from this end)
 };
+
+// One scheduled flow of a differential test, as the agent proposes it, the provider checks it
+// and both ends run it. Flows sharing a group run at the same time; groups run in ascending
+// order. A flow's repetition number and whether it ran concurrently follow from the schedule
+// (diff::match_measurements derives them), so they are not stored here.
+struct flow_spec {
+    std::uint16_t index = 0; // unique within one negotiation
+    direction dir = direction::download;
+    test_port port = test_port::bt;
+    flow_kind kind = flow_kind::bt;
+    std::uint16_t group = 0;
+    std::uint32_t duration_ms = 0;
+
+    friend bool operator==(const flow_spec&, const flow_spec&) = default;
+};
+
+// The provider seeds download flows and leeches upload flows; the agent does the opposite.
+constexpr flow_role provider_role(direction dir) noexcept {
+    return dir == direction::download ? flow_role::seed : flow_role::leech;
+}
+constexpr flow_role agent_role(direction dir) noexcept {
+    return dir == direction::download ? flow_role::leech : flow_role::seed;
+}
+
+// The one bound on interval samples per flow, from the flow engine to the wire to the analysis:
+// the flow engine never makes more (it widens its interval instead), collect messages carry at
+// most this many, and the analysis and the report reader refuse more. Wehe uses 100 per flow;
+// ten times that leaves room for finely sampled long flows.
+inline constexpr std::size_t max_samples_per_flow = 1000;
 
 // True when the flow never carried a transfer: the path (or the peer) kept it from starting.
 constexpr bool never_connected(flow_end e) noexcept {

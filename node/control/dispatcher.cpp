@@ -1,19 +1,6 @@
 #include "node/control/dispatcher.hpp"
 
 namespace glasnode::node {
-namespace {
-
-wire::wire_error to_wire(errc code) {
-    switch (code) {
-    case errc::unsupported_version: return wire::wire_error::unsupported_version;
-    case errc::limit_exceeded: return wire::wire_error::limit_exceeded;
-    case errc::busy: return wire::wire_error::busy;
-    default: return wire::wire_error::protocol;
-    }
-}
-
-} // namespace
-
 dispatcher::dispatcher() {
     auto st = wire::add_core_messages(m_registry);
     (void)st;
@@ -31,7 +18,7 @@ asio::awaitable<void> dispatcher::send_error(control_connection& conn, wire::wir
 asio::awaitable<status> dispatcher::operator()(control_connection& conn, bytes message) const {
     auto env = wire::decode_envelope(message, m_registry);
     if (!env) {
-        co_await send_error(conn, to_wire(env.err().code), env.err().reason);
+        co_await send_error(conn, wire::to_wire_error(env.err().code), env.err().reason);
         co_return env.err();
     }
     auto it = m_handlers.find(env->type());
@@ -43,7 +30,7 @@ asio::awaitable<status> dispatcher::operator()(control_connection& conn, bytes m
         co_return make_error(errc::protocol_error, reason);
     }
     auto st = co_await it->second(conn, *env);
-    if (!st) co_await send_error(conn, to_wire(st.err().code), st.err().reason);
+    if (!st) co_await send_error(conn, wire::to_wire_error(st.err().code), st.err().reason);
     co_return st;
 }
 

@@ -1,13 +1,11 @@
 #include "node/diff/agent.hpp"
 
-#include <map>
-
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "node/endpoint.hpp"
 #include "node/flow/flow.hpp"
 #include "node/log.hpp"
-#include "overlay/wire/core_messages.hpp"
 #include "tests_proto/negotiation/agent.hpp"
 
 namespace glasnode::node {
@@ -16,195 +14,167 @@ namespace {
 namespace nego = proto::negotiation;
 using clock = std::chrono::steady_clock;
 
-std::vector<nego::flow_spec> to_specs(std::span<const proto::diff::planned_flow> planned) {
-    std::vector<nego::flow_spec> out;
-    out.reserve(planned.size());
-    for (const auto& p : planned) {
-        out.push_back({p.index, p.dir, p.port, p.kind, p.group,
-                       static_cast<std::uint32_t>(p.duration.count())});
-    }
-    return out;
+nego::agent_options core_options(const agent_options& o) {
+    nego::agent_options c;
+    c.schedule = o.schedule;
+    c.confirm = o.confirm;
+    c.queue_timeout = o.queue_timeout;
+    c.reply_timeout = o.reply_timeout;
+    c.keepalive = o.queue_keepalive;
+    c.silence_timeout = o.silence_timeout;
+    return c;
 }
 
-error refused_by_provider(const wire::error_message& e) {
-    const auto code = static_cast<wire::wire_error>(e.code);
-    const errc c = code == wire::wire_error::busy ? errc::busy
-                   : code == wire::wire_error::unsupported_version ? errc::unsupported_version
-                   : code == wire::wire_error::refused ? errc::invalid_argument
-                                                       : errc::protocol_error;
-    return make_error(c, "provider: " + e.reason);
-}
-
-class agent_run {
+// Drives one agent core (tests_proto/negotiation/agent.hpp) with Asio: the control connection's
+// reads and writes, the core's timer and the test flows. Everything runs on one executor.
+class agent_driver : public std::enable_shared_from_this<agent_driver> {
 public:
-    agent_run(asio::any_io_executor ex, control_connection& conn, tcp::endpoint provider,
-              random_source& rng, const agent_options& o)
-        : m_ex(std::move(ex)), m_conn(conn), m_provider(std::move(provider)), m_rng(rng), m_o(o) {}
+    agent_driver(asio::any_io_executor ex, std::shared_ptr<control_connection> conn,
+                 tcp::endpoint provider, random_source& rng, const agent_options& o)
+        : m_ex(ex), m_conn(std::move(conn)), m_provider(std::move(provider)), m_o(o),
+          m_core(core_options(o), rng), m_timer(ex), m_finished(ex, clock::time_point::max()) {}
 
-    // One negotiated run of `planned`: the flows as both ends measured them.
-    asio::awaitable<result<std::vector<measured_flow>>> run(
-        std::span<const proto::diff::planned_flow> planned, std::string_view label) {
-        const auto specs = to_specs(planned);
-        auto grant = co_await negotiate(specs);
-        if (!grant) co_return grant.err();
-        std::map<std::uint16_t, nego::agent_flow> plan;
-        for (auto& a : nego::plan_flows(grant->token, specs)) plan.emplace(a.spec.index, a);
-        const auto slots = proto::diff::slots_of(planned);
-        say(fmt::format("{}: {} flows in {} slots, about {:.0f} s", label, planned.size(),
-                        slots.size(),
-                        std::chrono::duration<double>(proto::diff::transfer_time(planned)).count()));
-
-        std::vector<nego::flow_measurement> mine;
-        std::size_t done = 0;
-        for (const auto& slot : slots) {
-            std::vector<flow_params> params;
-            std::vector<tcp::endpoint> targets;
-            for (const auto& f : slot) {
-                const auto& a = plan.at(f.index);
-                flow_params p;
-                p.kind = f.kind;
-                p.role = a.role;
-                p.info_hash = a.info_hash;
-                p.duration = f.duration;
-                p.connect_timeout = m_o.connect_timeout;
-                p.congestion_control = m_o.congestion_control;
-                p.seed = m_rng.next_u64();
-                params.push_back(std::move(p));
-                targets.emplace_back(m_provider.address(), f.port == proto::test_port::bt
-                                                               ? grant->bt_port
-                                                               : grant->neutral_port);
-            }
-            auto reports = co_await run_slot(params, targets);
-            for (std::size_t i = 0; i < slot.size(); ++i) {
-                const auto& f = slot[i];
-                const auto& r = reports[i];
-                ++done;
-                const double mbps =
-                    r.duration.count() > 0
-                        ? static_cast<double>(r.window_bytes) * 8.0 /
-                              static_cast<double>(r.duration.count())
-                        : 0.0;
-                say(fmt::format("[{:>2}/{}] {:<8} {:<7} {:<7}{} {:>9} {}", done, planned.size(),
-                                proto::to_string(f.dir), proto::to_string(f.port),
-                                proto::to_string(f.kind), slot.size() > 1 ? " (paired)" : "         ",
-                                r.role == proto::flow_role::leech ? fmt::format("{:.2f} Mbit/s", mbps)
-                                                                  : std::string("sent"),
-                                proto::to_string(r.end)));
-                mine.push_back(to_measurement(r, f.index));
-            }
-            // Keep the control connection busy: the provider drops idle ones.
-            if (auto st = co_await m_conn.send(wire::encode_message(wire::ping{m_rng.next_u64()}));
-                !st)
-                co_return st.err();
+    // Runs the test to its end: its data, or the error that stopped it.
+    asio::awaitable<result<proto::diff::test_data>> run() {
+        asio::co_spawn(m_ex, read_loop(shared_from_this()), log_coroutine_failure{"agent reader"});
+        apply(m_core.start(clock::now()));
+        while (!m_outcome) {
+            boost::system::error_code ec;
+            co_await m_finished.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
-
-        auto collect = nego::make_collect(mine);
-        if (!collect) co_return collect.err();
-        if (auto st = co_await m_conn.send(*collect); !st) co_return st.err();
-        for (;;) {
-            auto reply = co_await next_reply(m_o.reply_timeout);
-            if (!reply) co_return reply.err();
-            if (auto* r = std::get_if<nego::collect_reply>(&*reply))
-                co_return match_measurements(specs, mine, r->measurements);
-            if (auto* e = std::get_if<wire::error_message>(&*reply))
-                co_return refused_by_provider(*e);
-            // A late queue_status is harmless; anything else is out of order.
-            if (!std::holds_alternative<nego::queue_status>(*reply))
-                co_return make_error(errc::protocol_error, "provider sent a grant during collect");
-        }
+        co_return std::move(*m_outcome);
     }
 
 private:
+    static asio::awaitable<void> read_loop(std::shared_ptr<agent_driver> self) {
+        // The core judges silence (its silence_timeout); this bound only keeps a read from
+        // outliving a core that stopped caring.
+        const auto bound = 2 * self->m_o.silence_timeout + std::chrono::seconds(1);
+        while (!self->m_core.finished()) {
+            auto payload = co_await self->m_conn->receive(
+                std::chrono::duration_cast<std::chrono::milliseconds>(bound));
+            if (self->m_core.finished()) break;
+            if (!payload) {
+                self->apply(self->m_core.on_closed(
+                    clock::now(), make_error(payload.err().code,
+                                             "control connection: " + payload.err().reason)));
+                break;
+            }
+            self->apply(self->m_core.receive(clock::now(), *payload));
+        }
+    }
+
+    void apply(nego::agent_effects out) {
+        for (auto& e : out) {
+            if (auto* send = std::get_if<nego::agent_send>(&e)) {
+                asio::co_spawn(
+                    m_ex,
+                    [self = shared_from_this(), msg = std::move(send->message)]()
+                        -> asio::awaitable<void> {
+                        // A failed send finishes the connection: the reader then reports it to
+                        // the core as closed.
+                        if (auto st = co_await self->m_conn->send(msg); !st)
+                            spdlog::debug("agent: send failed: {}", st.err().describe());
+                    },
+                    log_coroutine_failure{"agent send"});
+            } else if (auto* flows = std::get_if<nego::start_flows>(&e)) {
+                start(*flows);
+            } else if (auto* q = std::get_if<nego::queued>(&e)) {
+                say(fmt::format("waiting for the provider: position {} of {}", q->position,
+                                q->length));
+            } else if (auto* r = std::get_if<nego::run_started>(&e)) {
+                m_run_flows = r->flows;
+                m_done_flows = 0;
+                say(fmt::format("{}: {} flows in {} slots, about {:.0f} s",
+                                r->run == 0 ? "test" : "confirmation rerun", r->flows, r->slots,
+                                std::chrono::duration<double>(r->transfer_time).count()));
+            } else if (auto* done = std::get_if<nego::test_done>(&e)) {
+                finish(std::move(done->data));
+            } else if (auto* failed = std::get_if<nego::test_failed>(&e)) {
+                finish(std::move(failed->why));
+            }
+        }
+        rearm();
+    }
+
+    void rearm() {
+        const auto next = m_core.next_expiry();
+        if (!next) {
+            m_timer.cancel();
+            return;
+        }
+        m_timer.expires_at(*next);
+        m_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->m_core.finished()) return;
+            self->apply(self->m_core.handle_expiry(clock::now()));
+        });
+    }
+
+    void start(const nego::start_flows& slot) {
+        const bool paired = slot.flows.size() > 1;
+        for (const auto& f : slot.flows) {
+            flow_params p;
+            p.kind = f.spec.kind;
+            p.role = f.role;
+            p.info_hash = f.info_hash;
+            p.duration = std::chrono::milliseconds(f.spec.duration_ms);
+            p.connect_timeout = m_o.connect_timeout;
+            p.congestion_control = m_o.congestion_control;
+            p.seed = f.seed;
+            const tcp::endpoint target(m_provider.address(), f.port);
+            asio::co_spawn(m_ex, run_agent_flow(m_ex, target, p),
+                           [self = shared_from_this(), spec = f.spec,
+                            paired](std::exception_ptr e, flow_report r) {
+                               if (e) {
+                                   // run_agent_flow reports failures in its report; an
+                                   // exception here is a bug, recorded as a local error.
+                                   log_coroutine_failure{"agent flow"}(e);
+                                   r = flow_report{};
+                                   r.kind = spec.kind;
+                                   r.end = flow_end::error;
+                               }
+                               self->flow_finished(spec, paired, r);
+                           });
+        }
+    }
+
+    void flow_finished(const proto::flow_spec& f, bool paired, const flow_report& r) {
+        if (m_core.finished()) return; // the test already ended; this flow was abandoned
+        ++m_done_flows;
+        const double mbps = r.duration.count() > 0 ? static_cast<double>(r.window_bytes) * 8.0 /
+                                                         static_cast<double>(r.duration.count())
+                                                   : 0.0;
+        say(fmt::format("[{:>2}/{}] {:<8} {:<7} {:<7}{} {:>9} {}", m_done_flows, m_run_flows,
+                        proto::to_string(f.dir), proto::to_string(f.port),
+                        proto::to_string(f.kind), paired ? " (paired)" : "         ",
+                        r.role == proto::flow_role::leech ? fmt::format("{:.2f} Mbit/s", mbps)
+                                                          : std::string("sent"),
+                        proto::to_string(r.end)));
+        apply(m_core.flow_done(clock::now(), f.index, to_measurement(r, f.index)));
+    }
+
+    void finish(result<proto::diff::test_data> outcome) {
+        m_outcome.emplace(std::move(outcome));
+        m_conn->close();
+        m_timer.cancel();
+        m_finished.cancel();
+    }
+
     void say(const std::string& line) const {
         if (m_o.progress) m_o.progress(line);
     }
 
-    // The next provider message that is not a pong.
-    asio::awaitable<result<nego::provider_reply>> next_reply(std::chrono::milliseconds timeout) {
-        for (;;) {
-            auto payload = co_await m_conn.receive(timeout);
-            if (!payload) co_return payload.err();
-            if (wire::decode_message<wire::pong>(*payload)) continue;
-            co_return nego::decode_provider_reply(*payload);
-        }
-    }
-
-    asio::awaitable<result<nego::grant>> negotiate(const std::vector<nego::flow_spec>& specs) {
-        auto msg = nego::make_negotiate(specs);
-        if (!msg) co_return msg.err();
-        if (auto st = co_await m_conn.send(*msg); !st) co_return st.err();
-        const auto until = clock::now() + m_o.queue_timeout;
-        // The provider drops control connections that stay silent (its idle timeout); a wait in
-        // its queue can last several tests, so ping while waiting.
-        const auto keepalive = std::make_shared<asio::steady_timer>(m_ex);
-        asio::co_spawn(m_ex, ping_until_cancelled(m_conn.shared_from_this(), keepalive,
-                                                  m_o.queue_keepalive, m_rng.next_u64()),
-                       log_coroutine_failure{"queue keepalive"});
-        struct stop_pinging {
-            std::shared_ptr<asio::steady_timer> timer;
-            ~stop_pinging() { timer->cancel(); }
-        } stop{keepalive};
-        for (;;) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
-            if (left <= std::chrono::milliseconds::zero())
-                co_return make_error(errc::timeout, "no slot at the provider within " +
-                                                        std::to_string(m_o.queue_timeout.count() /
-                                                                       1000) +
-                                                        " s");
-            auto reply = co_await next_reply(left);
-            if (!reply) co_return reply.err();
-            if (auto* q = std::get_if<nego::queue_status>(&*reply)) {
-                say(fmt::format("waiting for the provider: position {} of {}", q->position,
-                                q->queue_length));
-            } else if (auto* g = std::get_if<nego::grant>(&*reply)) {
-                co_return *g;
-            } else if (auto* e = std::get_if<wire::error_message>(&*reply)) {
-                co_return refused_by_provider(*e);
-            } else {
-                co_return make_error(errc::protocol_error, "provider sent collect_reply unasked");
-            }
-        }
-    }
-
-    static asio::awaitable<void> ping_until_cancelled(std::shared_ptr<control_connection> conn,
-                                                      std::shared_ptr<asio::steady_timer> timer,
-                                                      std::chrono::milliseconds every,
-                                                      std::uint64_t nonce) {
-        for (;;) {
-            timer->expires_after(every);
-            boost::system::error_code ec;
-            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            if (ec) co_return; // cancelled: the wait in the queue is over
-            if (!co_await conn->send(wire::encode_message(wire::ping{nonce++}))) co_return;
-        }
-    }
-
-    // Runs the flows of one slot together; returns their reports in order.
-    asio::awaitable<std::vector<flow_report>> run_slot(const std::vector<flow_params>& params,
-                                                       const std::vector<tcp::endpoint>& targets) {
-        std::vector<flow_report> reports(params.size());
-        std::size_t pending = params.size();
-        asio::steady_timer all_done(m_ex, asio::steady_timer::time_point::max());
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            asio::co_spawn(m_ex, run_agent_flow(m_ex, targets[i], params[i]),
-                           [&, i](std::exception_ptr, flow_report r) {
-                               reports[i] = std::move(r);
-                               if (--pending == 0) all_done.cancel();
-                           });
-        }
-        if (pending > 0) {
-            boost::system::error_code ec;
-            co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-        co_return reports;
-    }
-
     asio::any_io_executor m_ex;
-    control_connection& m_conn;
+    std::shared_ptr<control_connection> m_conn;
     tcp::endpoint m_provider;
-    random_source& m_rng;
     const agent_options& m_o;
+    nego::agent m_core;
+    asio::steady_timer m_timer;
+    asio::steady_timer m_finished; // cancelled once m_outcome is set
+    std::optional<result<proto::diff::test_data>> m_outcome;
+    std::size_t m_run_flows = 0;
+    std::size_t m_done_flows = 0;
 };
 
 } // namespace
@@ -233,32 +203,10 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
         o.progress(fmt::format("connected to {} (node {})", to_string(provider),
                                report.peer_id.substr(0, 16)));
 
-    agent_run runner(ex, **conn, provider, rng, o);
-    const auto planned = proto::diff::make_schedule(o.schedule, rng);
-    auto first = co_await runner.run(planned, "test");
-    if (!first) {
-        (*conn)->close();
-        co_return first.err();
-    }
-    report.runs.push_back(std::move(*first));
-    if (auto st = analyse_report(report); !st) co_return st.err();
-
-    if (o.confirm && proto::needs_confirmation(report.analysis)) {
-        std::vector<proto::diff::comparison_key> which;
-        for (const auto& v : report.analysis.verdicts)
-            if (proto::needs_confirmation(v)) which.push_back({v.dir, v.port});
-        const auto rerun = proto::diff::make_confirmation(which, o.schedule, rng, 0, 0,
-                                                         o.schedule.sequential_repetitions);
-        auto second = co_await runner.run(rerun, "confirmation rerun");
-        if (!second) {
-            (*conn)->close();
-            co_return second.err();
-        }
-        report.runs.push_back(std::move(*second));
-        report.confirmed_keys.push_back(which);
-        if (auto st = analyse_report(report); !st) co_return st.err();
-    }
-    (*conn)->close();
+    auto driver = std::make_shared<agent_driver>(ex, *conn, provider, rng, o);
+    auto data = co_await driver->run();
+    if (!data) co_return data.err();
+    static_cast<proto::diff::test_data&>(report) = std::move(*data);
     report.duration_s = std::chrono::duration<double>(clock::now() - t0).count();
     co_return report;
 }

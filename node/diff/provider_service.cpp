@@ -16,15 +16,12 @@ namespace {
 using clock = std::chrono::steady_clock;
 namespace nego = proto::negotiation;
 
-// How long a collect waits for the provider's own side of flows still draining.
-constexpr auto collect_wait = std::chrono::seconds(5);
-
 } // namespace
 
 struct provider_service::state : std::enable_shared_from_this<provider_service::state> {
     state(asio::any_io_executor e, provider_service_options o, random_source& r,
           results_store* s)
-        : ex(e), options(o), rng(r), store(s), timer(e), flows_done(e) {}
+        : ex(e), options(o), rng(r), store(s), timer(e) {}
 
     struct session_info {
         std::weak_ptr<control_connection> conn;
@@ -32,7 +29,6 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
         std::string remote;
     };
     struct granted_test {
-        std::vector<nego::flow_spec> schedule;
         clock::time_point started;
         std::uint64_t started_unix_ms = 0;
     };
@@ -43,13 +39,10 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
     results_store* store;
     std::optional<nego::provider> core; // made once the test ports are bound
     asio::steady_timer timer;
-    // Cancelled (and re-armed) whenever a provider-side flow finishes: collect waits on it.
-    asio::steady_timer flows_done;
     std::unique_ptr<test_port_listener> bt;
     std::unique_ptr<test_port_listener> neutral;
     std::map<std::uint64_t, session_info> sessions;
     std::map<std::uint64_t, granted_test> granted; // by session
-    std::map<tcp::endpoint, nego::flow_assignment> running; // by the agent's flow endpoint
     bool stopped = false;
 
     void apply(nego::effects out) {
@@ -67,7 +60,7 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
                     },
                     log_coroutine_failure{"provider send"});
             } else if (auto* g = std::get_if<nego::test_granted>(&e)) {
-                granted[g->session] = {g->schedule, clock::now(), unix_now_ms()};
+                granted[g->session] = {clock::now(), unix_now_ms()};
                 spdlog::info("provider: test granted to {} ({} flows)", who(g->session),
                              g->schedule.size());
             } else if (auto* f = std::get_if<nego::test_finished>(&e)) {
@@ -85,12 +78,11 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
 
     void finished(const nego::test_finished& f) {
         spdlog::info("provider: test of {} finished: {}", who(f.session), nego::to_string(f.reason));
-        std::erase_if(running, [&](const auto& kv) { return kv.second.session == f.session; });
         auto g = granted.find(f.session);
         if (g == granted.end()) return;
         if (f.reason == nego::finish_reason::completed && store) {
-            auto flows = match_measurements(g->second.schedule, f.agent_measurements,
-                                            f.provider_measurements);
+            auto flows = proto::diff::match_measurements(f.schedule, f.agent_measurements,
+                                                         f.provider_measurements);
             auto info = sessions.find(f.session);
             test_report r;
             r.test_id = to_hex(byte_view(f.token.data(), 8));
@@ -103,7 +95,7 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
                 r.peer_address = info->second.remote;
             }
             r.runs.push_back(std::move(flows));
-            if (auto st = analyse_report(r); !st) {
+            if (auto st = proto::diff::analyse_runs(r); !st) {
                 spdlog::warn("provider: analysis of a served test failed: {}",
                              st.err().describe());
             } else if (auto put = store->put(to_record(r)); !put) {
@@ -137,9 +129,9 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
             return std::nullopt;
         }
         const auto& assignment = std::get<nego::flow_assignment>(a);
-        running[req.remote] = assignment;
         flow_params p;
         p.role = assignment.role;
+        p.info_hash = req.info_hash;
         p.duration = std::chrono::milliseconds(assignment.spec.duration_ms);
         p.seed = rng.next_u64();
         // A flow must be over by the test's deadline, whatever the path does to it.
@@ -150,23 +142,16 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
     }
 
     void flow_finished(const flow_report& report) {
-        auto it = running.find(report.remote);
-        if (it == running.end()) return;
-        const nego::flow_assignment a = it->second;
-        running.erase(it);
-        if (auto st = core->on_flow_finished(clock::now(), a.session, a.index,
-                                            to_measurement(report, a.index));
-            !st) {
-            spdlog::info("provider: flow {} of {} not recorded: {}", a.index, who(a.session),
-                         st.err().describe());
+        if (!core) return;
+        auto out = core->on_flow_finished(clock::now(), report.info_hash,
+                                          to_measurement(report, 0));
+        if (!out) {
+            spdlog::info("provider: a {} flow from {} was not recorded: {}",
+                         proto::to_string(report.kind), to_string(report.remote),
+                         out.err().describe());
+            return;
         }
-        flows_done.cancel();
-    }
-
-    bool flows_running(std::uint64_t session) const {
-        for (const auto& [ep, a] : running)
-            if (a.session == session) return true;
-        return false;
+        apply(std::move(*out));
     }
 
     static std::uint64_t unix_now_ms() {
@@ -245,14 +230,7 @@ void provider_service::serve(dispatcher& routes) {
         [weak](control_connection& c, proto::negotiation::collect msg) -> asio::awaitable<status> {
             auto s = weak.lock();
             if (!s) co_return make_error(errc::closed, "provider stopped");
-            // The agent's flows end a moment before ours finish draining: give our side of
-            // them a bounded time to report, so the collect carries both ends.
-            const auto until = clock::now() + collect_wait;
-            while (s->flows_running(c.id()) && clock::now() < until) {
-                s->flows_done.expires_at(until);
-                boost::system::error_code ec;
-                co_await s->flows_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            }
+            // The core holds the collect while our side of the last flows is still draining.
             s->apply(s->core->on_collect(clock::now(), c.id(), msg));
             co_return status{};
         });
@@ -274,7 +252,6 @@ void provider_service::session_closed(std::uint64_t connection_id) {
 void provider_service::stop() {
     m->stopped = true;
     m->timer.cancel();
-    m->flows_done.cancel();
     if (m->bt) m->bt->stop();
     if (m->neutral) m->neutral->stop();
 }

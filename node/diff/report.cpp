@@ -56,30 +56,6 @@ nlohmann::json comparison_json(const proto::comparison& c) {
 
 } // namespace
 
-status analyse_report(test_report& r) {
-    r.run_analyses.clear();
-    for (const auto& run : r.runs) {
-        auto a = proto::analyse(to_flow_records(run));
-        if (!a) return a.err();
-        r.run_analyses.push_back(std::move(*a));
-    }
-    if (r.run_analyses.empty()) return make_error(errc::invalid_argument, "no run to analyse");
-    r.analysis = r.run_analyses.front();
-    for (std::size_t i = 1; i < r.run_analyses.size(); ++i) {
-        proto::test_analysis rerun = r.run_analyses[i];
-        if (i - 1 < r.confirmed_keys.size()) {
-            const auto& keys = r.confirmed_keys[i - 1];
-            std::erase_if(rerun.verdicts, [&](const proto::port_verdict& v) {
-                return std::none_of(keys.begin(), keys.end(), [&](const auto& k) {
-                    return k.dir == v.dir && k.port == v.port;
-                });
-            });
-        }
-        r.analysis = proto::merge_rerun(r.analysis, rerun);
-    }
-    return {};
-}
-
 nlohmann::json to_json(const test_report& r) {
     nlohmann::json verdicts = nlohmann::json::array();
     for (const auto& v : r.analysis.verdicts) {
@@ -241,8 +217,8 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
         return make_error(errc::invalid_argument, "flow field 'concurrent' is missing");
     f.concurrent = concurrent->get<bool>();
     f.agent.index = f.provider.index = f.spec.index;
-    f.agent.role = proto::negotiation::agent_role(f.spec.dir);
-    f.provider.role = proto::negotiation::provider_role(f.spec.dir);
+    f.agent.role = proto::agent_role(f.spec.dir);
+    f.provider.role = proto::provider_role(f.spec.dir);
     f.agent.end = *agent_end;
     f.provider.end = *provider_end;
 
@@ -262,7 +238,7 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
     }
 
     // The receiver's series: samples (bytes per interval), interval and measured duration.
-    proto::negotiation::flow_measurement& rx =
+    proto::diff::flow_measurement& rx =
         f.spec.dir == proto::direction::download ? f.agent : f.provider;
     const auto samples = j.find("samples");
     if (samples == j.end() || !samples->is_array())

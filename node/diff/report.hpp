@@ -22,13 +22,16 @@
 #include <nlohmann/json.hpp>
 
 #include "node/diff/flows.hpp"
+#include "tests_proto/diff/test_data.hpp"
 #include "node/results_store.hpp"
 #include "tests_proto/analysis/verdict.hpp"
 #include "tests_proto/diff/schedule.hpp"
 
 namespace glasnode::node {
 
-struct test_report {
+// The test's data (runs, confirmations, verdicts: tests_proto/diff/test_data.hpp) with who ran
+// it, when and against whom.
+struct test_report : proto::diff::test_data {
     std::string test_id;
     std::string role = "agent"; // "agent" | "provider"
     std::uint64_t started_unix_ms = 0;
@@ -36,24 +39,14 @@ struct test_report {
     std::string peer_id;
     std::string peer_address;
     std::string congestion_control;
-    std::vector<std::vector<measured_flow>> runs;  // [0] the test, [1] its confirmation rerun
-    std::vector<proto::test_analysis> run_analyses; // one per run
-    // The (direction, port) comparisons each run after the first was meant to confirm; only
-    // those verdicts are merged (a rerun also yields partial entries for the ports its paired
-    // flows touch, which confirm nothing).
-    std::vector<std::vector<proto::diff::comparison_key>> confirmed_keys;
-    proto::test_analysis analysis;                  // merged over the runs
 };
-
-// Analyses every run and merges them (analysis/verdict.hpp merge_rerun).
-status analyse_report(test_report& r);
 
 nlohmann::json to_json(const test_report& r);
 // Reads a report written by to_json back (`glasnode analyse`): the runs of measured flows, as
 // far as the analysis needs them (each end's flow end and resets, the receiver's samples and
 // duration), and the comparisons each rerun confirmed (`confirmations`; in reports written
-// before that field, those the rerun's sequential flows cover). The verdicts are not read: analyse_report judges the
-// flows anew. Errors: errc::invalid_argument naming the field that is missing or malformed;
+// before that field, those the rerun's sequential flows cover). The verdicts are not read:
+// proto::diff::analyse_runs judges the flows anew. Errors: errc::invalid_argument naming the field that is missing or malformed;
 // errc::limit_exceeded past proto::max_flows flows or max_samples_per_flow samples a flow.
 result<test_report> report_from_json(const nlohmann::json& j);
 // A table of verdicts with the figures behind them, for a person.

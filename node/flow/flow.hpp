@@ -65,6 +65,7 @@ struct flow_report {
     proto::diff::flow_kind kind = proto::diff::flow_kind::bt;
     flow_role role = flow_role::leech;
     flow_end end = flow_end::error;
+    proto::diff::info_hash_t info_hash{}; // as in flow_params (the provider's: as authorised)
     std::string detail; // for people: why the flow ended the way it did
     boost::asio::ip::tcp::endpoint remote;
 

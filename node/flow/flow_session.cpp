@@ -27,7 +27,6 @@ constexpr std::size_t seeder_read_size = 64 * 1024;
 constexpr std::size_t max_queued_requests = 4096;
 constexpr std::uint32_t min_pipeline = 4;    // blocks: 64 KiB, a quarter second at 2 Mbit/s
 constexpr std::uint32_t max_pipeline = 1024; // 16 MiB in flight
-constexpr std::size_t max_samples = 100'000;
 constexpr double min_low_water = 32 * 1024;
 constexpr double max_low_water = 512 * 1024;
 constexpr std::size_t max_capture = 16 * 1024 * 1024;
@@ -175,6 +174,7 @@ void flow_session::init_report(const flow_params& params) {
     m_params = params;
     m_report.kind = params.kind;
     m_report.role = params.role;
+    m_report.info_hash = params.info_hash;
     m_report.remote = m_remote;
     m_params.capture_bytes = std::min(params.capture_bytes, max_capture);
     if (m_params.stall_timeout <= 0ms)
@@ -184,9 +184,7 @@ void flow_session::init_report(const flow_params& params) {
 void flow_session::set_end(flow_end end, std::string detail) {
     // A RST can surface as EOF first: when a pending write consumes the socket error, the
     // following read sees only the shut-down receive side. The reset is the better account.
-    const bool reset_explains_more = end == flow_end::reset_received &&
-                                     (m_end == flow_end::eof_early || m_end == flow_end::completed);
-    if (m_end && !reset_explains_more)
+    if (!diff::replaces_end(m_end, end))
         return;
     m_end = end;
     m_report.detail = std::move(detail);
@@ -432,9 +430,7 @@ void flow_session::on_read(std::size_t n, clock::time_point now) {
         now < m_window_end) {
         const auto since =
             std::chrono::duration_cast<std::chrono::microseconds>(now - m_window_start);
-        std::size_t idx = static_cast<std::size_t>(since / m_interval);
-        if (idx >= m_report.samples.size())
-            idx = m_report.samples.size() - 1;
+        const std::size_t idx = diff::sample_index(m_plan, since);
         m_report.samples[idx] += n;
         m_report.window_bytes += n;
         if (idx != m_sample_index) {
@@ -545,15 +541,12 @@ void flow_session::start_window(clock::time_point now) {
     std::chrono::microseconds min_rtt{tcp.min_rtt_us};
     if (min_rtt.count() == 0)
         min_rtt = m_report.connect_time;
-    const auto duration = std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration);
-    auto interval =
-        m_params.sample_interval.count() > 0 ? m_params.sample_interval : duration / 100;
-    interval = std::max({interval, 10 * min_rtt, std::chrono::microseconds{1000}});
-    std::size_t count = static_cast<std::size_t>((duration + interval - 1us) / interval);
-    count = std::clamp<std::size_t>(count, 1, max_samples);
-    m_interval = interval;
-    m_report.sample_interval = interval;
-    m_report.samples.assign(count, 0);
+    const auto plan = diff::plan_samples(
+        std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration),
+        m_params.sample_interval, min_rtt);
+    m_plan = plan;
+    m_report.sample_interval = plan.interval;
+    m_report.samples.assign(plan.count, 0);
     m_window_start = now;
     m_window_end = now + m_params.duration;
     m_sample_index = 0;
@@ -568,7 +561,7 @@ void flow_session::update_pipeline_target(std::uint64_t last) {
     // the pipeline by it grows the queue further (measured at 2 Mbit/s: seconds of data in
     // flight, drained after every flow).
     const double rate =
-        static_cast<double>(last) / std::chrono::duration<double>(m_interval).count();
+        static_cast<double>(last) / std::chrono::duration<double>(m_plan.interval).count();
     const auto tcp = read_tcp_stats(m_socket.native_handle());
     const std::uint32_t rtt_us = tcp.min_rtt_us > 0 ? tcp.min_rtt_us : tcp.rtt_us;
     const double horizon = 2e-6 * rtt_us + 0.020;
@@ -583,7 +576,7 @@ void flow_session::set_receive_low_water(double rate) {
     // SO_RCVLOWAT makes each wake-up carry a large read. It stays a small fraction of a sample
     // interval (so samples keep their resolution) and of the data in flight (so the bytes that
     // are still coming always reach it: a low-water mark above them would never be met).
-    double lowat = std::min(rate * std::chrono::duration<double>(m_interval).count() / 16,
+    double lowat = std::min(rate * std::chrono::duration<double>(m_plan.interval).count() / 16,
                             static_cast<double>(m_target) * diff::block_size / 4);
     lowat = std::min(lowat, static_cast<double>(max_low_water));
     const int value = m_finishing || lowat < min_low_water ? 1 : static_cast<int>(lowat);
@@ -643,19 +636,19 @@ void flow_session::seeder_finish(clock::time_point now, std::string detail) {
 
 void flow_session::on_eof(clock::time_point now) {
     if (m_params.role == flow_role::leech) {
-        if (m_finishing)
-            set_end(flow_end::completed, "");
-        else
-            set_end(flow_end::eof_early, m_phase == phase::setup ? "peer closed before unchoke"
-                                                                 : "peer closed mid-flow");
+        const flow_end end = diff::leech_eof_end(m_finishing);
+        set_end(end, end == flow_end::completed   ? ""
+                     : m_phase == phase::setup ? "peer closed before unchoke"
+                                               : "peer closed mid-flow");
         return;
     }
     // The leecher's EOF is how a seeder learns the window is over.
-    if (!m_peer_interested || now < m_seed_start + m_params.duration - m_params.duration / 10)
-        set_end(flow_end::eof_early, m_peer_interested ? "peer closed before the duration"
-                                                       : "peer closed before interested");
-    else
-        set_end(flow_end::completed, "");
+    const flow_end end = diff::seed_eof_end(
+        m_peer_interested, std::chrono::duration_cast<std::chrono::microseconds>(now - m_seed_start),
+        std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration));
+    set_end(end, end == flow_end::completed ? ""
+                 : m_peer_interested        ? "peer closed before the duration"
+                                            : "peer closed before interested");
     seeder_finish(now, "");
 }
 

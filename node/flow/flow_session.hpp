@@ -28,6 +28,7 @@
 #include "node/flow/flow.hpp"
 #include "storage/result.hpp"
 #include "tests_proto/diff/bt_wire.hpp"
+#include "tests_proto/diff/sampling.hpp"
 
 namespace glasnode::node::detail {
 
@@ -146,7 +147,7 @@ private:
     clock::time_point m_window_start{};
     clock::time_point m_window_end = clock::time_point::max();
     clock::time_point m_drain_deadline = clock::time_point::max();
-    std::chrono::microseconds m_interval{0};
+    proto::diff::sample_plan m_plan;
     std::size_t m_sample_index = 0;
     int m_low_water = 1; // SO_RCVLOWAT in force
 

@@ -50,17 +50,6 @@ void append_le32(crypto_generichash_state& h, std::size_t size) {
     crypto_generichash_update(&h, b.data(), b.size());
 }
 
-errc errc_for_peer_error(std::uint16_t code) {
-    switch (static_cast<wire::wire_error>(code)) {
-    case wire::wire_error::busy:
-        return errc::busy;
-    case wire::wire_error::unsupported_version:
-        return errc::unsupported_version;
-    default:
-        return errc::closed;
-    }
-}
-
 } // namespace
 
 struct secure_channel::state {
@@ -152,7 +141,7 @@ struct secure_channel::state {
             auto e = wire::decode_body<wire::error_message>(*env);
             if (!e)
                 return fail(e.err().code, "handshake: " + e.err().reason);
-            return fail(errc_for_peer_error(e->code), "handshake: peer refused with error " +
+            return fail(wire::to_errc(e->code), "handshake: peer refused with error " +
                                                           std::to_string(e->code) + ": " +
                                                           e->reason);
         }

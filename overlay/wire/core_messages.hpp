@@ -70,6 +70,40 @@ enum class wire_error : std::uint16_t {
     internal = 6,            // the sender failed on its own side
 };
 
+// The one mapping between local error codes and wire codes, used by every end that sends an
+// error_message for an errc or turns a peer's error_message into an error.
+constexpr wire_error to_wire_error(errc code) noexcept {
+    switch (code) {
+    case errc::unsupported_version: return wire_error::unsupported_version;
+    case errc::limit_exceeded: return wire_error::limit_exceeded;
+    case errc::busy: return wire_error::busy;
+    case errc::protocol_error: return wire_error::protocol;
+    case errc::invalid_argument:
+    case errc::not_found:
+    case errc::auth_failed: return wire_error::refused;
+    case errc::io_error:
+    case errc::corrupt:
+    case errc::timeout:
+    case errc::closed: return wire_error::internal;
+    }
+    return wire_error::other;
+}
+// A peer's code (unknown values included) as the error the receiver reports: refused is
+// invalid_argument (the request was understood and declined), internal and other are closed
+// (the peer gave up on its side).
+constexpr errc to_errc(std::uint16_t wire_code) noexcept {
+    switch (static_cast<wire_error>(wire_code)) {
+    case wire_error::protocol: return errc::protocol_error;
+    case wire_error::unsupported_version: return errc::unsupported_version;
+    case wire_error::busy: return errc::busy;
+    case wire_error::limit_exceeded: return errc::limit_exceeded;
+    case wire_error::refused: return errc::invalid_argument;
+    case wire_error::other:
+    case wire_error::internal: return errc::closed;
+    }
+    return errc::closed;
+}
+
 // Tells the peer why the sender is about to close or decline. The reason is peer-supplied
 // text: printable ASCII only (checked on decode), at most max_reason bytes.
 struct error_message {

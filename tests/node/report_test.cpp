@@ -98,7 +98,7 @@ void expect_same_records(const std::vector<proto::flow_record>& a,
 
 TEST(ReportJson, ReadBackGivesTheAnalysisTheSameFlowsAndVerdicts) {
     test_report original = sample_report();
-    ASSERT_TRUE(analyse_report(original));
+    ASSERT_TRUE(proto::diff::analyse_runs(original));
     // Through text, as `glasnode analyse` reads a file.
     auto back = report_from_json(nlohmann::json::parse(to_json(original).dump()));
     ASSERT_TRUE(back) << back.err().describe();
@@ -113,7 +113,7 @@ TEST(ReportJson, ReadBackGivesTheAnalysisTheSameFlowsAndVerdicts) {
     EXPECT_EQ(back->confirmed_keys[0][0].dir, proto::direction::upload);
     EXPECT_EQ(back->confirmed_keys[0][0].port, proto::test_port::bt);
 
-    ASSERT_TRUE(analyse_report(*back));
+    ASSERT_TRUE(proto::diff::analyse_runs(*back));
     EXPECT_EQ(to_json(*back).at("verdicts"), to_json(original).at("verdicts"));
 }
 

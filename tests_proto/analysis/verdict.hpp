@@ -80,7 +80,6 @@ struct flow_record {
 };
 
 inline constexpr std::size_t max_flows = 1024;
-inline constexpr std::size_t max_samples_per_flow = 100'000;
 
 enum class verdict : std::uint8_t { none, throttled, blocked, reset_injected, inconclusive };
 enum class basis : std::uint8_t { none, content, port };

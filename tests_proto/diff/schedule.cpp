@@ -60,19 +60,17 @@ struct numbering {
     std::uint16_t next_group;
 };
 
-void emit(std::vector<planned_flow>& out, const std::vector<slot>& slots, std::uint32_t repetition,
+void emit(std::vector<flow_spec>& out, const std::vector<slot>& slots,
           std::chrono::milliseconds duration, numbering& n) {
     for (const slot& s : slots) {
         for (const flow_shape& f : s) {
-            planned_flow p;
+            flow_spec p;
             p.index = n.next_index++;
             p.dir = f.dir;
             p.port = f.port;
             p.kind = f.kind;
             p.group = n.next_group;
-            p.repetition = repetition;
-            p.concurrent = s.size() > 1;
-            p.duration = duration;
+            p.duration_ms = static_cast<std::uint32_t>(duration.count());
             out.push_back(p);
         }
         ++n.next_group;
@@ -98,12 +96,12 @@ constexpr test_port both_ports[] = {test_port::bt, test_port::neutral};
 
 } // namespace
 
-std::vector<planned_flow> make_schedule(const schedule_params& params, random_source& rng,
+std::vector<flow_spec> make_schedule(const schedule_params& params, random_source& rng,
                                         std::uint16_t first_index, std::uint16_t first_group) {
     std::vector<direction> dirs;
     if (params.upload) dirs.push_back(direction::upload);
     if (params.download) dirs.push_back(direction::download);
-    std::vector<planned_flow> out;
+    std::vector<flow_spec> out;
     numbering n{first_index, first_group};
     const std::uint32_t reps = std::max(params.sequential_repetitions, params.concurrent_repetitions);
     for (std::uint32_t rep = 0; rep < reps; ++rep) {
@@ -119,26 +117,21 @@ std::vector<planned_flow> make_schedule(const schedule_params& params, random_so
                 conc.insert(conc.end(), c.begin(), c.end());
             }
         }
-        emit(out, interleave(std::move(seq), std::move(conc), rng), rep, params.flow_duration, n);
+        emit(out, interleave(std::move(seq), std::move(conc), rng), params.flow_duration, n);
     }
-    if (params.only_kind) {
-        std::erase_if(out, [&](const planned_flow& f) { return f.kind != *params.only_kind; });
-        std::map<std::uint16_t, int> group_size;
-        for (const auto& f : out) ++group_size[f.group];
-        for (auto& f : out) f.concurrent = group_size[f.group] > 1;
-    }
+    if (params.only_kind)
+        std::erase_if(out, [&](const flow_spec& f) { return f.kind != *params.only_kind; });
     return out;
 }
 
-std::vector<planned_flow> make_confirmation(std::span<const comparison_key> which,
+std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                             const schedule_params& params, random_source& rng,
-                                            std::uint16_t first_index, std::uint16_t first_group,
-                                            std::uint32_t repetition) {
+                                            std::uint16_t first_index, std::uint16_t first_group) {
     auto named = [&](direction d, test_port p) {
         return std::any_of(which.begin(), which.end(),
                            [&](const comparison_key& k) { return k.dir == d && k.port == p; });
     };
-    std::vector<planned_flow> out;
+    std::vector<flow_spec> out;
     numbering n{first_index, first_group};
     const std::uint32_t reps =
         std::max(params.sequential_repetitions, params.concurrent_repetitions);
@@ -162,26 +155,25 @@ std::vector<planned_flow> make_confirmation(std::span<const comparison_key> whic
         shuffle(units, rng);
         std::vector<slot> seq;
         for (auto& u : units) seq.insert(seq.end(), u.begin(), u.end());
-        emit(out, interleave(std::move(seq), std::move(conc), rng), repetition + rep,
-             params.flow_duration, n);
+        emit(out, interleave(std::move(seq), std::move(conc), rng), params.flow_duration, n);
     }
     return out;
 }
 
-std::vector<std::vector<planned_flow>> slots_of(std::span<const planned_flow> schedule) {
-    std::map<std::uint16_t, std::vector<planned_flow>> by_group;
-    for (const planned_flow& f : schedule) by_group[f.group].push_back(f);
-    std::vector<std::vector<planned_flow>> out;
+std::vector<std::vector<flow_spec>> slots_of(std::span<const flow_spec> schedule) {
+    std::map<std::uint16_t, std::vector<flow_spec>> by_group;
+    for (const flow_spec& f : schedule) by_group[f.group].push_back(f);
+    std::vector<std::vector<flow_spec>> out;
     for (auto& [group, flows] : by_group) out.push_back(std::move(flows));
     return out;
 }
 
-std::chrono::milliseconds transfer_time(std::span<const planned_flow> schedule) {
+std::chrono::milliseconds transfer_time(std::span<const flow_spec> schedule) {
     std::chrono::milliseconds total{0};
     for (const auto& s : slots_of(schedule)) {
-        std::chrono::milliseconds longest{0};
-        for (const auto& f : s) longest = std::max(longest, f.duration);
-        total += longest;
+        std::uint32_t longest = 0;
+        for (const auto& f : s) longest = std::max(longest, f.duration_ms);
+        total += std::chrono::milliseconds(longest);
     }
     return total;
 }

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "overlay/identity/random.hpp"
-#include "tests_proto/analysis/verdict.hpp"
+#include "tests_proto/flow_types.hpp"
 
 namespace glasnode::proto::diff {
 
@@ -41,19 +41,8 @@ struct schedule_params {
     std::optional<flow_kind> only_kind;
 };
 
-struct planned_flow {
-    std::uint16_t index = 0; // unique within one negotiation
-    direction dir = direction::download;
-    test_port port = test_port::bt;
-    flow_kind kind = flow_kind::bt;
-    std::uint16_t group = 0;     // slots run in ascending group order; equal group = together
-    std::uint32_t repetition = 0;
-    bool concurrent = false;     // true when the group holds more than this flow
-    std::chrono::milliseconds duration{0};
-};
-
 // A full test. Indices and groups start at `first_index` / `first_group`.
-std::vector<planned_flow> make_schedule(const schedule_params& params, random_source& rng,
+std::vector<flow_spec> make_schedule(const schedule_params& params, random_source& rng,
                                         std::uint16_t first_index = 0,
                                         std::uint16_t first_group = 0);
 
@@ -61,20 +50,18 @@ std::vector<planned_flow> make_schedule(const schedule_params& params, random_so
 // that it can confirm or clear on its own: for each, the schedule's repetitions of BT and
 // control on that port (and of control on the neutral port, the BT port's port reference,
 // unless that port is rerun too), plus their concurrent groups when the schedule has any.
-// Repetition numbers start at `repetition`.
 struct comparison_key {
     direction dir;
     test_port port;
 };
-std::vector<planned_flow> make_confirmation(std::span<const comparison_key> which,
+std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                             const schedule_params& params, random_source& rng,
-                                            std::uint16_t first_index, std::uint16_t first_group,
-                                            std::uint32_t repetition);
+                                            std::uint16_t first_index, std::uint16_t first_group);
 
 // Flows grouped by slot, in execution order.
-std::vector<std::vector<planned_flow>> slots_of(std::span<const planned_flow> schedule);
+std::vector<std::vector<flow_spec>> slots_of(std::span<const flow_spec> schedule);
 
 // Sum over slots of the longest flow: the test's transfer time without connection overheads.
-std::chrono::milliseconds transfer_time(std::span<const planned_flow> schedule);
+std::chrono::milliseconds transfer_time(std::span<const flow_spec> schedule);
 
 } // namespace glasnode::proto::diff

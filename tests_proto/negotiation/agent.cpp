@@ -1,5 +1,6 @@
 #include "tests_proto/negotiation/agent.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -67,6 +68,275 @@ std::vector<agent_flow> plan_flows(const token_t& token, std::span<const flow_sp
     out.reserve(schedule.size());
     for (const flow_spec& f : schedule)
         out.push_back(agent_flow{f, agent_role(f.dir), flow_info_hash(token, f.index)});
+    return out;
+}
+
+} // namespace glasnode::proto::negotiation
+
+// g++ 12 at -O2 reports the vectors inside test_done as maybe-uninitialized whenever any
+// alternative is moved into an agent_effect: a false positive in its std::variant analysis
+// (GCC bug 105593 and its relatives), which clang and the sanitizer builds do not share.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace glasnode::proto::negotiation {
+
+namespace {
+
+std::string seconds(std::chrono::milliseconds d) {
+    return std::to_string(d.count() / 1000) + " s";
+}
+
+} // namespace
+
+agent::agent(agent_options options, random_source& random)
+    : m_options(std::move(options)), m_random(random) {
+    using std::chrono::milliseconds;
+    m_options.keepalive = std::max(m_options.keepalive, milliseconds{100});
+    m_options.silence_timeout = std::max(m_options.silence_timeout, m_options.keepalive);
+}
+
+agent::~agent() = default;
+
+bool agent::live() const noexcept {
+    return m_phase == phase::negotiating || m_phase == phase::running ||
+           m_phase == phase::collecting;
+}
+
+agent_effects agent::start(time_point now) {
+    agent_effects out;
+    if (m_phase != phase::idle)
+        return out;
+    m_last_heard = now;
+    m_next_ping = now + m_options.keepalive;
+    negotiate_run(now, diff::make_schedule(m_options.schedule, m_random), out);
+    return out;
+}
+
+void agent::send(bytes message, time_point now, agent_effects& out) {
+    out.push_back(agent_send{std::move(message)});
+    // Whatever is sent keeps the control connection busy: the next ping is due a keepalive later.
+    m_next_ping = now + m_options.keepalive;
+}
+
+void agent::fail(error why, agent_effects& out) {
+    m_phase = phase::failed;
+    m_pending.clear();
+    out.push_back(test_failed{std::move(why)});
+}
+
+void agent::negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out) {
+    auto msg = make_negotiate(schedule, m_options.bounds, m_options.test_version);
+    if (!msg) {
+        fail(msg.err(), out);
+        return;
+    }
+    m_schedule = std::move(schedule);
+    m_slots = diff::slots_of(m_schedule);
+    m_slot = 0;
+    m_mine.clear();
+    m_pending.clear();
+    m_phase = phase::negotiating;
+    m_queue_deadline = now + m_options.queue_timeout;
+    send(std::move(*msg), now, out);
+}
+
+agent_effects agent::receive(time_point now, byte_view payload) {
+    agent_effects out;
+    expire(now, out);
+    if (!live())
+        return out;
+    m_last_heard = now;
+    if (wire::decode_message<wire::pong>(payload))
+        return out;
+    auto reply = decode_provider_reply(payload);
+    if (!reply) {
+        fail(make_error(errc::protocol_error, "provider sent " + reply.err().describe()), out);
+        return out;
+    }
+    if (auto* e = std::get_if<wire::error_message>(&*reply)) {
+        fail(make_error(wire::to_errc(e->code), "provider: " + e->reason), out);
+        return out;
+    }
+    if (auto* q = std::get_if<queue_status>(&*reply)) {
+        // A late position report (sent just before the grant) is harmless in any phase.
+        if (m_phase == phase::negotiating)
+            out.push_back(queued{q->position, q->queue_length});
+        return out;
+    }
+    if (auto* g = std::get_if<grant>(&*reply)) {
+        if (m_phase != phase::negotiating) {
+            fail(make_error(errc::protocol_error, "provider sent a grant during the test"), out);
+            return out;
+        }
+        on_grant(now, *g, out);
+        return out;
+    }
+    const auto& r = std::get<collect_reply>(*reply);
+    if (m_phase != phase::collecting) {
+        fail(make_error(errc::protocol_error, "provider sent collect_reply unasked"), out);
+        return out;
+    }
+    on_collect_reply(now, r, out);
+    return out;
+}
+
+void agent::on_grant(time_point now, const grant& g, agent_effects& out) {
+    if (g.bt_port == 0 || g.neutral_port == 0) {
+        fail(make_error(errc::protocol_error, "provider granted a test without its test ports"),
+             out);
+        return;
+    }
+    m_grant = g;
+    m_phase = phase::running;
+    out.push_back(run_started{m_run, m_schedule.size(), m_slots.size(),
+                              diff::transfer_time(m_schedule)});
+    start_slot(now, out);
+}
+
+void agent::start_slot(time_point now, agent_effects& out) {
+    if (m_slot >= m_slots.size()) {
+        send_collect(now, out);
+        return;
+    }
+    const auto& slot = m_slots[m_slot];
+    start_flows s{m_run, m_slot, {}};
+    std::uint32_t longest = 0;
+    for (const agent_flow& a : plan_flows(m_grant.token, slot)) {
+        flow_to_run f;
+        f.spec = a.spec;
+        f.role = a.role;
+        f.info_hash = a.info_hash;
+        f.port = a.spec.port == test_port::bt ? m_grant.bt_port : m_grant.neutral_port;
+        f.seed = m_random.next_u64();
+        s.flows.push_back(f);
+        m_pending.push_back(a.spec.index);
+        longest = std::max(longest, a.spec.duration_ms);
+    }
+    m_slot_deadline = now + std::chrono::milliseconds(longest) + m_options.flow_grace;
+    out.push_back(std::move(s));
+}
+
+agent_effects agent::flow_done(time_point now, std::uint16_t index, flow_measurement measurement) {
+    agent_effects out;
+    expire(now, out);
+    if (m_phase != phase::running)
+        return out;
+    const auto it = std::find(m_pending.begin(), m_pending.end(), index);
+    if (it == m_pending.end())
+        return out;
+    m_pending.erase(it);
+    measurement.index = index;
+    m_mine.push_back(std::move(measurement));
+    if (m_pending.empty()) {
+        ++m_slot;
+        start_slot(now, out);
+    }
+    return out;
+}
+
+void agent::send_collect(time_point now, agent_effects& out) {
+    auto msg = make_collect(m_mine);
+    if (!msg) {
+        fail(msg.err(), out);
+        return;
+    }
+    m_phase = phase::collecting;
+    m_reply_deadline = now + m_options.reply_timeout;
+    send(std::move(*msg), now, out);
+}
+
+void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effects& out) {
+    m_data.runs.push_back(diff::match_measurements(m_schedule, m_mine, r.measurements));
+    if (m_run > 0)
+        m_data.confirmed_keys.push_back(m_confirming);
+    if (auto st = diff::analyse_runs(m_data); !st) {
+        fail(st.err(), out);
+        return;
+    }
+    if (m_run == 0 && m_options.confirm) {
+        m_confirming = diff::comparisons_to_confirm(m_data.analysis);
+        if (!m_confirming.empty()) {
+            m_run = 1;
+            negotiate_run(now, diff::make_confirmation(m_confirming, m_options.schedule, m_random,
+                                                       0, 0),
+                          out);
+            return;
+        }
+    }
+    m_phase = phase::done;
+    out.push_back(test_done{m_data});
+}
+
+agent_effects agent::on_closed(time_point now, error why) {
+    agent_effects out;
+    expire(now, out);
+    if (live())
+        fail(std::move(why), out);
+    return out;
+}
+
+agent_effects agent::cancel(time_point now) {
+    agent_effects out;
+    expire(now, out);
+    if (!live())
+        return out;
+    send(make_cancel(), now, out);
+    fail(make_error(errc::closed, "test cancelled"), out);
+    return out;
+}
+
+std::optional<time_point> agent::next_expiry() const noexcept {
+    if (!live())
+        return std::nullopt;
+    time_point next = std::min(m_next_ping, m_last_heard + m_options.silence_timeout);
+    if (m_phase == phase::negotiating)
+        next = std::min(next, m_queue_deadline);
+    if (m_phase == phase::running && !m_pending.empty())
+        next = std::min(next, m_slot_deadline);
+    if (m_phase == phase::collecting)
+        next = std::min(next, m_reply_deadline);
+    return next;
+}
+
+void agent::expire(time_point now, agent_effects& out) {
+    if (!live())
+        return;
+    if (now >= m_last_heard + m_options.silence_timeout) {
+        fail(make_error(errc::timeout, "provider stopped answering: nothing on the control "
+                                       "connection for " +
+                                           seconds(m_options.silence_timeout)),
+             out);
+        return;
+    }
+    if (m_phase == phase::negotiating && now >= m_queue_deadline) {
+        send(make_cancel(), now, out);
+        fail(make_error(errc::timeout,
+                        "no slot at the provider within " + seconds(m_options.queue_timeout)),
+             out);
+        return;
+    }
+    if (m_phase == phase::running && !m_pending.empty() && now >= m_slot_deadline) {
+        fail(make_error(errc::timeout, std::to_string(m_pending.size()) + " flow(s) of slot " +
+                                           std::to_string(m_slot + 1) +
+                                           " not reported by the flow engine in time"),
+             out);
+        return;
+    }
+    if (m_phase == phase::collecting && now >= m_reply_deadline) {
+        fail(make_error(errc::timeout, "no collect_reply from the provider within " +
+                                           seconds(m_options.reply_timeout)),
+             out);
+        return;
+    }
+    if (now >= m_next_ping)
+        send(wire::encode_message(wire::ping{m_ping_nonce++}), now, out);
+}
+
+agent_effects agent::handle_expiry(time_point now) {
+    agent_effects out;
+    expire(now, out);
     return out;
 }
 

@@ -1,17 +1,45 @@
-// The agent side of test negotiation: building its requests and reading the provider's
-// replies. The agent's own sequencing (wait for grant, run flows, collect) lives in its driver;
-// these are the pure pieces it needs.
+// The agent side of the differential test, sans-IO: the pure pieces (building requests, reading
+// replies) and `agent`, the core that runs one whole test against one provider.
 //
-// Errors: make_negotiate returns errc::invalid_argument for a schedule outside `bounds` (checked
+// The agent core (the provider core's shape, provider.hpp). start() proposes the schedule
+// (negotiate). The provider's replies come in through receive(): queue_status while waiting,
+// grant when the slot is the agent's. The test then runs slot by slot: the core asks the driver
+// to start the flows of one slot (start_flows) and waits until the driver reports each of them
+// with flow_done(); then the next slot. After the last slot it sends collect, and the
+// provider's collect_reply completes the run. The core analyses it (tests_proto/diff/
+// test_data.hpp); a positive or inconclusive comparison asks for one confirmation rerun, which
+// is negotiated and run the same way. The finished test is test_done (its data and verdicts) or
+// test_failed (the error that stopped it).
+//
+// Liveness. The core pings the provider every `keepalive` on the control connection while the
+// test is live; anything the provider sends (a pong included) shows it is alive. Nothing heard
+// for `silence_timeout` ends the test with errc::timeout: a provider that stops answering
+// mid-test ends it within that time, instead of every remaining flow failing one by one.
+//
+// Driving it. Every input takes `now` from the driver's steady clock and first expires what is
+// due, so a late timer changes nothing observable. The effects of one call are carried out in
+// order; after every call the driver re-arms one timer at next_expiry() and calls
+// handle_expiry() when it fires. After test_done or test_failed the driver closes the control
+// connection and stops any flows still running; the core ignores every later input.
+//
+
+// Errors (of the pure pieces): make_negotiate returns errc::invalid_argument for a schedule outside `bounds` (checked
 // before anything is sent, so a refusal by a provider with the same bounds cannot happen);
 // make_collect returns errc::limit_exceeded above max_schedule_flows measurements and
 // errc::invalid_argument for a measurement outside the wire bounds; decode_provider_reply
 // returns the decoding errors of overlay/wire/message.hpp (a type the provider does not send is
-// errc::protocol_error). Nothing throws except std::bad_alloc.
-// Thread-safety: pure functions.
+// errc::protocol_error). The core reports every failure as test_failed: the provider's refusal
+// as to_errc of its wire code (busy, unsupported_version, invalid_argument for refused), an
+// out-of-order or malformed reply as errc::protocol_error, a wait past its bound as
+// errc::timeout, a lost connection as the error the driver passes to on_closed(). Nothing
+// throws except std::bad_alloc.
+// Thread-safety: the pure functions have none to worry about; one thread drives an agent, which
+// holds a reference to its random_source (schedule order and flow seeds), which must outlive it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <variant>
 #include <vector>
@@ -20,7 +48,10 @@
 #include "overlay/wire/core_messages.hpp"
 #include "overlay/wire/message.hpp"
 #include "storage/result.hpp"
-#include "tests_proto/negotiation/measurement.hpp"
+#include "overlay/identity/random.hpp"
+#include "tests_proto/diff/measurement.hpp"
+#include "tests_proto/diff/schedule.hpp"
+#include "tests_proto/diff/test_data.hpp"
 #include "tests_proto/negotiation/messages.hpp"
 #include "tests_proto/negotiation/schedule.hpp"
 
@@ -52,5 +83,139 @@ struct agent_flow {
 
 // The granted test's flows, in schedule order.
 std::vector<agent_flow> plan_flows(const token_t& token, std::span<const flow_spec> schedule);
+
+using time_point = std::chrono::steady_clock::time_point;
+
+struct agent_options {
+    diff::schedule_params schedule;
+    // Rerun positive or inconclusive comparisons once (Wehe's practice).
+    bool confirm = true;
+    // Checked before anything is sent (a provider with the same bounds cannot refuse).
+    schedule_bounds bounds;
+    std::uint32_t test_version = diff_test_version;
+    // Longest wait for the provider's slot (its queue may hold several tests).
+    std::chrono::milliseconds queue_timeout{300'000};
+    // Longest wait for collect_reply after collect (the provider waits up to its collect_wait
+    // for its own side of the last flows).
+    std::chrono::milliseconds reply_timeout{30'000};
+    // A ping this often while the test is live. Providers drop silent control connections (2 min
+    // by default); the pongs are also how the agent knows the provider is still there.
+    std::chrono::milliseconds keepalive{5'000};
+    // Nothing from the provider for this long ends the test (errc::timeout). Three keepalives:
+    // one lost pong on a lossy path is no reason to give up.
+    std::chrono::milliseconds silence_timeout{15'000};
+    // A slot's flows must all be reported by its longest flow + this: the flow engine bounds
+    // each flow by its connect, handshake, stall and drain timeouts, well within it.
+    std::chrono::milliseconds flow_grace{30'000};
+};
+
+// Send this encoded envelope to the provider.
+struct agent_send {
+    bytes message;
+};
+
+// One flow for the driver to run now, to the provider's `port`, as `role`.
+struct flow_to_run {
+    flow_spec spec;
+    flow_role role = flow_role::seed; // the agent's role
+    info_hash_t info_hash{};          // what its handshake carries (before any inversion)
+    std::uint16_t port = 0;           // the provider's test port, from the grant
+    std::uint64_t seed = 0;           // the flow's payload seed
+};
+
+// Run these flows together; report each with flow_done(spec.index, ...).
+struct start_flows {
+    std::uint32_t run = 0; // 0: the test, 1: its confirmation rerun
+    std::size_t slot = 0;  // 0-based within the run
+    std::vector<flow_to_run> flows;
+};
+
+// The provider queued the test: position 1 is next.
+struct queued {
+    std::uint32_t position = 0;
+    std::uint32_t length = 0;
+};
+
+// A run was granted and its flows begin.
+struct run_started {
+    std::uint32_t run = 0;
+    std::size_t flows = 0;
+    std::size_t slots = 0;
+    std::chrono::milliseconds transfer_time{0};
+};
+
+struct test_done {
+    diff::test_data data;
+};
+
+struct test_failed {
+    error why;
+};
+
+using agent_effect =
+    std::variant<agent_send, start_flows, queued, run_started, test_done, test_failed>;
+using agent_effects = std::vector<agent_effect>;
+
+class agent {
+public:
+    enum class phase : std::uint8_t { idle, negotiating, running, collecting, done, failed };
+
+    // `random` must outlive the agent.
+    agent(agent_options options, random_source& random);
+    agent(const agent&) = delete;
+    agent& operator=(const agent&) = delete;
+    agent(agent&&) = delete;
+    agent& operator=(agent&&) = delete;
+    ~agent();
+
+    // Proposes the test (once; later calls do nothing).
+    agent_effects start(time_point now);
+    // One frame payload from the provider.
+    agent_effects receive(time_point now, byte_view payload);
+    // What the agent's end measured of flow `index` of the current slot. A report for a flow
+    // not running is ignored (the driver may report flows of a test that already failed).
+    agent_effects flow_done(time_point now, std::uint16_t index, flow_measurement measurement);
+    // The control connection is gone.
+    agent_effects on_closed(time_point now, error why);
+    // Withdraws the test (a person stopped it): sends cancel, fails with errc::closed.
+    agent_effects cancel(time_point now);
+
+    std::optional<time_point> next_expiry() const noexcept;
+    agent_effects handle_expiry(time_point now);
+
+    phase state() const noexcept { return m_phase; }
+    bool finished() const noexcept { return m_phase == phase::done || m_phase == phase::failed; }
+    const agent_options& options() const noexcept { return m_options; }
+
+private:
+    bool live() const noexcept;
+    void expire(time_point now, agent_effects& out);
+    void fail(error why, agent_effects& out);
+    void negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out);
+    void on_grant(time_point now, const grant& g, agent_effects& out);
+    void start_slot(time_point now, agent_effects& out);
+    void send_collect(time_point now, agent_effects& out);
+    void on_collect_reply(time_point now, const collect_reply& r, agent_effects& out);
+    void send(bytes message, time_point now, agent_effects& out);
+
+    agent_options m_options;
+    random_source& m_random;
+    phase m_phase = phase::idle;
+    diff::test_data m_data;
+    std::uint32_t m_run = 0;
+    std::vector<diff::comparison_key> m_confirming; // what the current rerun confirms
+    std::vector<flow_spec> m_schedule;              // the current run's
+    std::vector<std::vector<flow_spec>> m_slots;
+    std::size_t m_slot = 0;
+    std::vector<std::uint16_t> m_pending; // flows of the current slot not yet reported
+    std::vector<flow_measurement> m_mine; // the current run's, as reported
+    grant m_grant;
+    time_point m_queue_deadline{};
+    time_point m_slot_deadline{};
+    time_point m_reply_deadline{};
+    time_point m_last_heard{};
+    time_point m_next_ping{};
+    std::uint64_t m_ping_nonce = 0;
+};
 
 } // namespace glasnode::proto::negotiation

@@ -33,10 +33,23 @@
 
 #include "overlay/wire/message.hpp"
 #include "storage/result.hpp"
-#include "tests_proto/negotiation/measurement.hpp"
+#include "tests_proto/diff/measurement.hpp"
 #include "tests_proto/negotiation/schedule.hpp"
 
 namespace glasnode::proto::negotiation {
+
+// The measurements that collect and collect_reply carry are the differential test's data.
+using diff::check_measurement;
+using diff::decode_measurement;
+using diff::encode_measurement;
+using diff::fit_samples;
+using diff::flow_measurement;
+using diff::max_congestion_name;
+using diff::max_flow_end;
+using diff::max_measured_time;
+using diff::max_samples_per_message;
+using diff::sample_budget;
+using proto::max_samples_per_flow;
 
 inline constexpr std::size_t max_test_name = 32;
 inline constexpr std::uint32_t max_queue_report = 65535;

@@ -22,17 +22,6 @@ send_message error_to(session_id session, wire::wire_error code, std::string rea
     return send_message{session, wire::encode_message(m), close_after};
 }
 
-wire::wire_error wire_code(errc code) {
-    switch (code) {
-    case errc::limit_exceeded:
-        return wire::wire_error::limit_exceeded;
-    case errc::unsupported_version:
-        return wire::wire_error::unsupported_version;
-    default:
-        return wire::wire_error::protocol;
-    }
-}
-
 } // namespace
 
 std::string_view to_string(finish_reason r) noexcept {
@@ -80,7 +69,7 @@ effects provider::receive(time_point now, session_id session, byte_view payload)
     auto env = wire::decode_envelope(payload, m_accepted);
     if (!env) {
         effects out;
-        out.push_back(error_to(session, wire_code(env.err().code), env.err().reason, true));
+        out.push_back(error_to(session, wire::to_wire_error(env.err().code), env.err().reason, true));
         return out;
     }
     switch (env->type()) {
@@ -88,19 +77,19 @@ effects provider::receive(time_point now, session_id session, byte_view payload)
         auto m = wire::decode_body<negotiate>(*env);
         if (m)
             return on_negotiate(now, session, *m);
-        return {error_to(session, wire_code(m.err().code), m.err().reason, true)};
+        return {error_to(session, wire::to_wire_error(m.err().code), m.err().reason, true)};
     }
     case collect::type_id: {
         auto m = wire::decode_body<collect>(*env);
         if (m)
             return on_collect(now, session, *m);
-        return {error_to(session, wire_code(m.err().code), m.err().reason, true)};
+        return {error_to(session, wire::to_wire_error(m.err().code), m.err().reason, true)};
     }
     case cancel::type_id: {
         auto m = wire::decode_body<cancel>(*env);
         if (m)
             return on_cancel(now, session);
-        return {error_to(session, wire_code(m.err().code), m.err().reason, true)};
+        return {error_to(session, wire::to_wire_error(m.err().code), m.err().reason, true)};
     }
     default:
         return {error_to(session, wire::wire_error::protocol, "not a negotiation request", true)};
@@ -160,9 +149,27 @@ effects provider::on_collect(time_point now, session_id session, const collect& 
                                "no running test to collect on this session"));
         return out;
     }
+    if (test->held_collect) {
+        out.push_back(error_to(session, wire::wire_error::refused,
+                               "this test's collect is already being answered"));
+        return out;
+    }
+    if (has_unreported(*test)) {
+        test->held_collect = message.measurements;
+        test->collect_deadline = std::min(now + m_options.collect_wait, test->deadline);
+        return out;
+    }
+    answer_collect(static_cast<std::size_t>(test - m_active.data()), message.measurements, out);
+    fill_slots(now, out);
+    return out;
+}
+
+void provider::answer_collect(std::size_t active_index,
+                              std::vector<flow_measurement> agent_measurements, effects& out) {
+    const running_test& test = m_active[active_index];
     collect_reply reply;
-    reply.measurements.reserve(test->flows.size());
-    for (const flow_state& f : test->flows) {
+    reply.measurements.reserve(test.flows.size());
+    for (const flow_state& f : test.flows) {
         if (f.measurement) {
             reply.measurements.push_back(*f.measurement);
         } else {
@@ -173,11 +180,24 @@ effects provider::on_collect(time_point now, session_id session, const collect& 
             reply.measurements.push_back(std::move(m));
         }
     }
-    out.push_back(send_message{session, wire::encode_message(reply)});
-    const auto index = static_cast<std::size_t>(test - m_active.data());
-    finish(index, finish_reason::completed, message.measurements, out);
-    fill_slots(now, out);
-    return out;
+    out.push_back(send_message{test.session, wire::encode_message(reply)});
+    finish(active_index, finish_reason::completed, std::move(agent_measurements), out);
+}
+
+bool provider::has_unreported(const running_test& test) noexcept {
+    return std::any_of(test.flows.begin(), test.flows.end(),
+                       [](const flow_state& f) { return f.authorized && !f.measurement; });
+}
+
+std::size_t provider::flows_unreported(session_id session) const noexcept {
+    for (const running_test& t : m_active) {
+        if (t.session == session)
+            return static_cast<std::size_t>(
+                std::count_if(t.flows.begin(), t.flows.end(), [](const flow_state& f) {
+                    return f.authorized && !f.measurement;
+                }));
+    }
+    return 0;
 }
 
 effects provider::on_cancel(time_point now, session_id session) {
@@ -229,8 +249,8 @@ flow_authorization provider::authorize_flow(time_point now, flow_kind kind,
     return flow_refusal::unknown_token;
 }
 
-status provider::on_flow_finished(time_point now, session_id session, std::uint16_t index,
-                                  flow_measurement measurement) {
+result<effects> provider::on_flow_finished(time_point now, session_id session,
+                                           std::uint16_t index, flow_measurement measurement) {
     running_test* test = find_running(session);
     if (test == nullptr)
         return make_error(errc::not_found, "no running test on this session");
@@ -252,16 +272,36 @@ status provider::on_flow_finished(time_point now, session_id session, std::uint1
     measurement.role = provider_role(it->spec.dir);
     fit_samples(measurement, sample_budget(test->flows.size()));
     if (auto s = check_measurement(measurement); !s)
-        return s;
+        return s.err();
     it->measurement = std::move(measurement);
-    return {};
+    effects out;
+    if (test->held_collect && !has_unreported(*test)) {
+        auto agent_measurements = std::move(*test->held_collect);
+        answer_collect(static_cast<std::size_t>(test - m_active.data()),
+                       std::move(agent_measurements), out);
+        fill_slots(now, out);
+    }
+    return out;
+}
+
+result<effects> provider::on_flow_finished(time_point now, const info_hash_t& info_hash,
+                                           flow_measurement measurement) {
+    for (const running_test& test : m_active) {
+        for (const flow_state& f : test.flows) {
+            if (f.info_hash == info_hash)
+                return on_flow_finished(now, test.session, f.spec.index, std::move(measurement));
+        }
+    }
+    return make_error(errc::not_found, "no running test has a flow with this info-hash");
 }
 
 std::optional<time_point> provider::next_expiry() const noexcept {
     std::optional<time_point> first;
     for (const running_test& t : m_active) {
-        if (!first || t.deadline < *first)
-            first = t.deadline;
+        const time_point due = t.held_collect ? std::min(t.deadline, t.collect_deadline)
+                                              : t.deadline;
+        if (!first || due < *first)
+            first = due;
     }
     return first;
 }
@@ -311,6 +351,11 @@ void provider::expire(time_point now, effects& out) {
                                    "test expired: its deadline passed before collect"));
             finish(i, finish_reason::expired, {}, out);
             freed = true;
+        } else if (m_active[i].held_collect && m_active[i].collect_deadline <= now) {
+            // The wait for the provider's own side is over: answer with what is in.
+            auto agent_measurements = std::move(*m_active[i].held_collect);
+            answer_collect(i, std::move(agent_measurements), out);
+            freed = true;
         } else {
             ++i;
         }
@@ -358,6 +403,9 @@ void provider::finish(std::size_t active_index, finish_reason reason,
     done.token = test.token;
     done.reason = reason;
     done.agent_measurements = std::move(agent_measurements);
+    done.schedule.reserve(test.flows.size());
+    for (const flow_state& f : test.flows)
+        done.schedule.push_back(f.spec);
     remembered_test memory;
     memory.reason = reason;
     for (flow_state& f : test.flows) {

@@ -12,7 +12,11 @@
 //   - authorises each scheduled flow once, by the info-hash its handshake carries, while the
 //     test is live (granted, before its deadline, not finished);
 //   - finishes a test on `collect` (answering with its own measurements), on `cancel`, when
-//     the session closes, or at its deadline; the slot then goes to the next in the queue.
+//     the session closes, or at its deadline; the slot then goes to the next in the queue. The
+//     agent's flows end a moment before the provider's side of them has drained, so a collect
+//     that arrives while authorised flows are still unreported is held until the last of them
+//     is reported or collect_wait has passed, whichever comes first (the reply then carries
+//     not_run for the flows still missing).
 //
 // Driving it. Every input takes `now` from the driver's steady clock; the provider never reads
 // a clock, a socket or OS randomness (the random_source is used for test tokens only). Inputs
@@ -22,13 +26,15 @@
 // store the measurements). After every call the driver re-arms one timer at next_expiry() and
 // calls handle_expiry() when it fires. An input that arrives after a test's deadline first
 // expires that test, so a late timer changes nothing observable. The flow engine reports each
-// provider-side flow with on_flow_finished() before the driver passes on the agent's collect.
+// provider-side flow with on_flow_finished(), by the info-hash it was authorised with: the
+// provider keeps the only ledger of which flow belongs to which test.
 //
 // Errors: malformed agent messages are answered with wire::error_message (protocol,
 // limit_exceeded or unsupported_version, close_after set); refusals are error_message refused
-// or busy; an agent whose test passes its deadline is told so with error_message refused. on_flow_finished returns errc::not_found for no live test on the session or an
-// unknown flow, errc::timeout after the test's deadline, errc::invalid_argument for a flow
-// never authorised, reported twice, or a measurement outside the wire bounds. Nothing throws
+// or busy; an agent whose test passes its deadline is told so with error_message refused.
+// on_flow_finished returns errc::not_found for no live test on the session or an unknown flow,
+// errc::timeout after the test's deadline, errc::invalid_argument for a flow never authorised,
+// reported twice, or a measurement outside the wire bounds; nothing changes then. Nothing throws
 // except std::bad_alloc.
 // Thread-safety: none; one thread drives a provider. It holds a reference to the random_source,
 // which must outlive it. Neither copyable nor movable (drivers keep pointers to it).
@@ -47,7 +53,7 @@
 #include "overlay/wire/bytes.hpp"
 #include "overlay/wire/message.hpp"
 #include "storage/result.hpp"
-#include "tests_proto/negotiation/measurement.hpp"
+#include "tests_proto/diff/measurement.hpp"
 #include "tests_proto/negotiation/messages.hpp"
 #include "tests_proto/negotiation/schedule.hpp"
 
@@ -74,6 +80,9 @@ struct provider_options {
     // Finished tests remembered so that a late flow is refused as expired or finished rather
     // than as unknown (a diagnostic for the agent, nothing more).
     std::size_t remembered_tests = 32;
+    // How long a collect is held for the provider's own side of flows still draining (their
+    // seeds finish a drain timeout after the agent's leeches at most).
+    std::chrono::milliseconds collect_wait{5'000};
     // The test ports announced in every grant.
     std::uint16_t bt_port = 6881;
     std::uint16_t neutral_port = 9775;
@@ -105,6 +114,7 @@ struct test_finished {
     session_id session = 0;
     token_t token{};
     finish_reason reason = finish_reason::completed;
+    std::vector<flow_spec> schedule;
     // One per scheduled flow, in schedule order; flows never reported are not_run.
     std::vector<flow_measurement> provider_measurements;
     // As the agent sent them in `collect` (empty unless completed).
@@ -161,14 +171,20 @@ public:
                                       std::optional<test_port> port = std::nullopt);
 
     // The provider's record of an authorised flow. Its index and role are set from the
-    // schedule; its samples are merged down to sample_budget(flows of the test) if needed.
-    status on_flow_finished(time_point now, session_id session, std::uint16_t index,
-                            flow_measurement measurement);
+    // schedule; its samples are merged down to sample_budget(flows of the test) if needed. The
+    // effects answer a held collect once its last flow is in.
+    result<effects> on_flow_finished(time_point now, session_id session, std::uint16_t index,
+                                     flow_measurement measurement);
+    // The same, the flow named by the info-hash authorize_flow accepted it with.
+    result<effects> on_flow_finished(time_point now, const info_hash_t& info_hash,
+                                     flow_measurement measurement);
+    // Authorised flows of the session's running test not reported yet.
+    std::size_t flows_unreported(session_id session) const noexcept;
 
-    // The earliest deadline of a running test; nullopt when none runs.
+    // The earliest deadline of a running test or of a held collect; nullopt when none runs.
     std::optional<time_point> next_expiry() const noexcept;
-    // Finishes every running test whose deadline is <= now (reason expired) and grants the
-    // freed slots.
+    // Finishes every running test whose deadline is <= now (reason expired), answers every
+    // held collect whose wait is over, and grants the freed slots.
     effects handle_expiry(time_point now);
 
     // Introspection for the driver's status page and for tests.
@@ -196,6 +212,9 @@ private:
         token_t token{};
         time_point deadline{};
         std::vector<flow_state> flows;
+        // The agent's collect, held while authorised flows are still unreported.
+        std::optional<std::vector<flow_measurement>> held_collect;
+        time_point collect_deadline{};
     };
     struct remembered_test {
         std::vector<info_hash_t> info_hashes;
@@ -206,6 +225,10 @@ private:
     std::deque<waiting_test>::iterator find_waiting(session_id session) noexcept;
     bool token_in_use(const token_t& token) const noexcept;
     void expire(time_point now, effects& out);
+    // Sends collect_reply and finishes the test (completed); the caller fills the slot.
+    void answer_collect(std::size_t active_index,
+                        std::vector<flow_measurement> agent_measurements, effects& out);
+    static bool has_unreported(const running_test& test) noexcept;
     void start(time_point now, waiting_test test, effects& out);
     void finish(std::size_t active_index, finish_reason reason,
                 std::vector<flow_measurement> agent_measurements, effects& out);

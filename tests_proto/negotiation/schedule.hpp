@@ -49,26 +49,10 @@ inline constexpr std::uint32_t diff_test_version = 1;
 // is the policy bound and cannot exceed it).
 inline constexpr std::size_t max_schedule_flows = 256;
 
-struct flow_spec {
-    std::uint16_t index = 0;
-    direction dir = direction::download;
-    test_port port = test_port::bt;
-    flow_kind kind = flow_kind::bt;
-    std::uint16_t group = 0;
-    std::uint32_t duration_ms = 0;
-
-    friend bool operator==(const flow_spec&, const flow_spec&) = default;
-};
-
+using proto::agent_role;
 using proto::flow_role;
-
-// The provider seeds download flows and leeches upload flows; the agent does the opposite.
-constexpr flow_role provider_role(direction dir) noexcept {
-    return dir == direction::download ? flow_role::seed : flow_role::leech;
-}
-constexpr flow_role agent_role(direction dir) noexcept {
-    return dir == direction::download ? flow_role::leech : flow_role::seed;
-}
+using proto::flow_spec;
+using proto::provider_role;
 
 // Bounds a provider applies to a proposed schedule (see provider_options for the defaults'
 // reasons).

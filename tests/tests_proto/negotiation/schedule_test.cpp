@@ -7,7 +7,7 @@
 #include <sodium.h>
 
 #include "support.hpp"
-#include "tests_proto/negotiation/measurement.hpp"
+#include "tests_proto/diff/measurement.hpp"
 #include "tests_proto/negotiation/schedule.hpp"
 
 namespace glasnode::proto::negotiation {

@@ -24,16 +24,15 @@
 
 #include "overlay/wire/message.hpp"
 #include "storage/result.hpp"
-#include "tests_proto/negotiation/schedule.hpp"
+#include "tests_proto/flow_types.hpp"
 
-namespace glasnode::proto::negotiation {
+namespace glasnode::proto::diff {
 
 // How a flow ended, as seen by one end. Wire codes are the enumerator values (never renumber).
 using proto::flow_end;
 inline constexpr std::uint8_t max_flow_end = 9;
 
-
-inline constexpr std::size_t max_samples_per_flow = 1000;
+using proto::max_samples_per_flow;
 // Keeps a whole collect message well under the control channel's 256 KiB frame: 16384 samples
 // of at most 9 bytes each plus max_schedule_flows fixed-size records is about 200 KiB.
 inline constexpr std::size_t max_samples_per_message = 16384;
@@ -81,4 +80,4 @@ void encode_measurement(wire::packer& pk, const flow_measurement& m);
 // `label` names the array in reasons ("collect field 0 (measurements) item 3").
 result<flow_measurement> decode_measurement(const msgpack::object& array, std::string_view label);
 
-} // namespace glasnode::proto::negotiation
+} // namespace glasnode::proto::diff

@@ -1,9 +1,9 @@
-#include "tests_proto/negotiation/measurement.hpp"
+#include "tests_proto/diff/measurement.hpp"
 
 #include <algorithm>
 #include <limits>
 
-namespace glasnode::proto::negotiation {
+namespace glasnode::proto::diff {
 
 namespace {
 
@@ -126,4 +126,4 @@ result<flow_measurement> decode_measurement(const msgpack::object& array, std::s
     return m;
 }
 
-} // namespace glasnode::proto::negotiation
+} // namespace glasnode::proto::diff

@@ -1,0 +1,132 @@
+#include "tests_proto/diff/test_data.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace glasnode::proto::diff {
+
+const flow_measurement& measured_flow::receiver() const {
+    return agent.role == flow_role::leech ? agent : provider;
+}
+
+const flow_measurement& measured_flow::sender() const {
+    return agent.role == flow_role::leech ? provider : agent;
+}
+
+double measured_flow::mbps() const {
+    const flow_measurement& r = receiver();
+    if (r.duration_us == 0)
+        return 0.0;
+    std::uint64_t bytes = 0;
+    for (std::uint64_t s : r.samples)
+        bytes += s;
+    return static_cast<double>(bytes) * 8.0 / static_cast<double>(r.duration_us);
+}
+
+std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedule,
+                                              std::span<const flow_measurement> agent,
+                                              std::span<const flow_measurement> provider) {
+    std::map<std::uint16_t, const flow_measurement*> by_agent, by_provider;
+    for (const auto& m : agent)
+        by_agent[m.index] = &m;
+    for (const auto& m : provider)
+        by_provider[m.index] = &m;
+    std::map<std::uint16_t, std::size_t> group_size;
+    for (const auto& s : schedule)
+        ++group_size[s.group];
+
+    std::map<std::tuple<direction, test_port, flow_kind, bool>, std::uint32_t> seen;
+    std::vector<measured_flow> out;
+    out.reserve(schedule.size());
+    for (const auto& s : schedule) {
+        measured_flow f;
+        f.spec = s;
+        f.concurrent = group_size[s.group] > 1;
+        f.repetition = seen[{s.dir, s.port, s.kind, f.concurrent}]++;
+        auto fill = [&](const std::map<std::uint16_t, const flow_measurement*>& from,
+                        flow_measurement& to, flow_role role) {
+            if (auto it = from.find(s.index); it != from.end()) {
+                to = *it->second;
+            } else {
+                to.index = s.index;
+                to.end = flow_end::not_run;
+            }
+            to.role = role;
+        };
+        fill(by_agent, f.agent, agent_role(s.dir));
+        fill(by_provider, f.provider, provider_role(s.dir));
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
+std::vector<flow_record> to_flow_records(std::span<const measured_flow> flows) {
+    std::vector<flow_record> out;
+    out.reserve(flows.size());
+    for (const measured_flow& f : flows) {
+        const flow_measurement& rx = f.receiver();
+        const flow_measurement& tx = f.sender();
+        flow_record r;
+        r.dir = f.spec.dir;
+        r.port = f.spec.port;
+        r.kind = f.spec.kind;
+        r.repetition = f.repetition;
+        if (f.concurrent)
+            r.concurrent_group = f.spec.group;
+        r.mean_bps = f.mbps() * 1e6;
+        r.interval_s = static_cast<double>(rx.sample_interval_us) / 1e6;
+        if (r.interval_s > 0) {
+            r.interval_bps.reserve(rx.samples.size());
+            for (std::uint64_t b : rx.samples)
+                r.interval_bps.push_back(static_cast<double>(b) * 8.0 / r.interval_s);
+        }
+        // The receiver's account of how the flow ended, unless it never ran there: then the
+        // sender's (a connect that failed is seen by the agent, whatever its role).
+        r.end = rx.end != flow_end::not_run ? rx.end : tx.end;
+        if (f.agent.end == flow_end::connect_failed || f.agent.end == flow_end::connect_timeout)
+            r.end = f.agent.end;
+        if (rx.end != flow_end::not_run)
+            r.receiver_resets = reset_report{rx.resets_sent, rx.resets_received};
+        if (tx.end != flow_end::not_run)
+            r.sender_resets = reset_report{tx.resets_sent, tx.resets_received};
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+status analyse_runs(test_data& data) {
+    data.run_analyses.clear();
+    for (const auto& run : data.runs) {
+        auto a = analyse(to_flow_records(run));
+        if (!a)
+            return a.err();
+        data.run_analyses.push_back(std::move(*a));
+    }
+    if (data.run_analyses.empty())
+        return make_error(errc::invalid_argument, "no run to analyse");
+    data.analysis = data.run_analyses.front();
+    for (std::size_t i = 1; i < data.run_analyses.size(); ++i) {
+        test_analysis rerun = data.run_analyses[i];
+        if (i - 1 < data.confirmed_keys.size()) {
+            const auto& keys = data.confirmed_keys[i - 1];
+            std::erase_if(rerun.verdicts, [&](const port_verdict& v) {
+                return std::none_of(keys.begin(), keys.end(), [&](const comparison_key& k) {
+                    return k.dir == v.dir && k.port == v.port;
+                });
+            });
+        }
+        data.analysis = merge_rerun(data.analysis, rerun);
+    }
+    return {};
+}
+
+std::vector<comparison_key> comparisons_to_confirm(const test_analysis& analysis) {
+    std::vector<comparison_key> which;
+    for (const auto& v : analysis.verdicts)
+        if (needs_confirmation(v))
+            which.push_back({v.dir, v.port});
+    return which;
+}
+
+} // namespace glasnode::proto::diff

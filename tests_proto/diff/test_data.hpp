@@ -1,0 +1,66 @@
+// One differential test as data: every run's scheduled flows with what each end measured, the
+// comparisons each confirmation rerun was meant to confirm, and the verdicts, per run and
+// merged. The agent core builds it; node/ adds who, when and where, renders it (JSON, tables)
+// and stores it; the simulator judges modelled flows through the very same functions.
+//
+// Errors: analyse_runs returns the analysis errors (tests_proto/analysis/verdict.hpp) and
+// errc::invalid_argument when there is no run.
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "storage/result.hpp"
+#include "tests_proto/analysis/verdict.hpp"
+#include "tests_proto/diff/measurement.hpp"
+#include "tests_proto/diff/schedule.hpp"
+#include "tests_proto/flow_types.hpp"
+
+namespace glasnode::proto::diff {
+
+// One scheduled flow with what each end measured (not_run where an end has no report).
+struct measured_flow {
+    flow_spec spec;
+    std::uint32_t repetition = 0; // n-th flow of its (direction, port, kind, concurrency)
+    bool concurrent = false;      // its group holds other flows
+    flow_measurement agent;
+    flow_measurement provider;
+
+    // The end that received the payload (measures) and the end that sent it.
+    const flow_measurement& receiver() const;
+    const flow_measurement& sender() const;
+    // Receiver-side mean over the measurement window, Mbit/s.
+    double mbps() const;
+};
+
+// Matches measurements to the schedule by flow index; repetitions and concurrency are derived
+// from the schedule's order and groups. Measurements of indices not in the schedule are
+// ignored; each end's role is set from the flow's direction.
+std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedule,
+                                              std::span<const flow_measurement> agent,
+                                              std::span<const flow_measurement> provider);
+
+// The analysis input: receiver samples in bit/s, each end's resets, concurrent groups.
+std::vector<flow_record> to_flow_records(std::span<const measured_flow> flows);
+
+struct test_data {
+    std::vector<std::vector<measured_flow>> runs; // [0] the test, [1] its confirmation rerun
+    std::vector<test_analysis> run_analyses;      // one per run
+    // The (direction, port) comparisons each run after the first was meant to confirm; only
+    // those verdicts are merged (a rerun also yields partial entries for the ports its paired
+    // flows touch, which confirm nothing).
+    std::vector<std::vector<comparison_key>> confirmed_keys;
+    test_analysis analysis; // merged over the runs
+};
+
+// Analyses every run and merges the reruns' confirmed comparisons into the first
+// (analysis/verdict.hpp merge_rerun).
+status analyse_runs(test_data& data);
+
+// The comparisons of a first run that ask for a confirmation rerun (verdict.hpp
+// needs_confirmation), in the analysis's order.
+std::vector<comparison_key> comparisons_to_confirm(const test_analysis& analysis);
+
+} // namespace glasnode::proto::diff
