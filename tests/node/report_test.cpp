@@ -11,7 +11,7 @@
 namespace glasnode::node {
 namespace {
 
-namespace nego = proto::negotiation;
+namespace nego = proto::diff;
 
 measured_flow make_flow(std::uint16_t index, proto::direction dir, proto::test_port port,
                         proto::flow_kind kind, std::uint16_t group, bool concurrent,
@@ -20,8 +20,8 @@ measured_flow make_flow(std::uint16_t index, proto::direction dir, proto::test_p
     f.spec = {index, dir, port, kind, group, 3000};
     f.concurrent = concurrent;
     f.agent.index = f.provider.index = index;
-    f.agent.role = nego::agent_role(dir);
-    f.provider.role = nego::provider_role(dir);
+    f.agent.role = proto::agent_role(dir);
+    f.provider.role = proto::provider_role(dir);
     f.agent.end = f.provider.end = proto::flow_end::completed;
     nego::flow_measurement& rx = dir == proto::direction::download ? f.agent : f.provider;
     rx.sample_interval_us = 30'000;

@@ -4,16 +4,23 @@
 #include <gtest/gtest.h>
 
 #include "tests_proto/diff/schedule.hpp"
+#include "tests_proto/diff/test_data.hpp"
 
 namespace glasnode::proto::diff {
 namespace {
+
+// The schedule as the analysis sees it: each flow with its repetition and concurrency, which
+// follow from the schedule's order and groups (match_measurements derives them).
+std::vector<measured_flow> annotated(const std::vector<flow_spec>& s) {
+    return match_measurements(s, {}, {});
+}
 
 TEST(schedule, default_test_is_sequential_flows_only) {
     seeded_random rng(1);
     const schedule_params p;
     const auto s = make_schedule(p, rng);
     ASSERT_EQ(s.size(), 2u * 4u * p.sequential_repetitions);
-    for (const auto& f : s) EXPECT_FALSE(f.concurrent);
+    for (const auto& f : annotated(s)) EXPECT_FALSE(f.concurrent);
     EXPECT_EQ(slots_of(s).size(), s.size());
 }
 
@@ -27,10 +34,11 @@ TEST(schedule, full_test_covers_every_direction_port_and_kind) {
     ASSERT_EQ(s.size(), expected);
     std::set<std::uint16_t> indices;
     std::map<std::tuple<direction, test_port, flow_kind, bool>, int> count;
-    for (const auto& f : s) {
+    for (const auto& a : annotated(s)) {
+        const flow_spec& f = a.spec;
         EXPECT_TRUE(indices.insert(f.index).second) << "duplicate index " << f.index;
-        EXPECT_EQ(f.duration, p.flow_duration);
-        ++count[{f.dir, f.port, f.kind, f.concurrent}];
+        EXPECT_EQ(f.duration_ms, static_cast<std::uint32_t>(p.flow_duration.count()));
+        ++count[{f.dir, f.port, f.kind, a.concurrent}];
     }
     for (direction d : {direction::upload, direction::download}) {
         for (test_port port : {test_port::bt, test_port::neutral}) {
@@ -55,11 +63,9 @@ TEST(schedule, groups_are_single_flows_or_matched_pairs) {
     const auto s = make_schedule(with_pairs(), rng);
     for (const auto& slot : slots_of(s)) {
         ASSERT_TRUE(slot.size() == 1 || slot.size() == 2);
-        if (slot.size() == 1) {
-            EXPECT_FALSE(slot[0].concurrent);
+        if (slot.size() == 1)
             continue;
-        }
-        EXPECT_TRUE(slot[0].concurrent && slot[1].concurrent);
+        EXPECT_EQ(slot[0].group, slot[1].group);
         EXPECT_EQ(slot[0].dir, slot[1].dir);
         const bool content_pair = slot[0].port == slot[1].port && slot[0].kind != slot[1].kind;
         const bool port_pair = slot[0].port != slot[1].port &&
@@ -75,8 +81,8 @@ TEST(schedule, bt_and_control_alternate_within_each_sequential_pair) {
     // Within a repetition, the sequential flows of one (direction, port) are one BT and one
     // control, in either order.
     std::map<std::tuple<std::uint32_t, direction, test_port>, std::vector<flow_kind>> seen;
-    for (const auto& f : s) {
-        if (!f.concurrent) seen[{f.repetition, f.dir, f.port}].push_back(f.kind);
+    for (const auto& f : annotated(s)) {
+        if (!f.concurrent) seen[{f.repetition, f.spec.dir, f.spec.port}].push_back(f.spec.kind);
     }
     for (const auto& [key, kinds] : seen) {
         ASSERT_EQ(kinds.size(), 2u);
@@ -114,17 +120,18 @@ TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
     const comparison_key which[] = {{direction::download, test_port::bt},
                                     {direction::upload, test_port::neutral}};
     const schedule_params p;
-    const auto s = make_confirmation(which, p, rng, 100, 50, 9);
+    const auto s = make_confirmation(which, p, rng, 100, 50);
     std::map<std::tuple<direction, test_port, flow_kind>, int> count;
     std::set<std::uint32_t> repetitions;
-    for (const auto& f : s) {
+    for (const auto& a : annotated(s)) {
+        const flow_spec& f = a.spec;
         EXPECT_GE(f.index, 100);
         EXPECT_GE(f.group, 50);
-        EXPECT_FALSE(f.concurrent);
-        repetitions.insert(f.repetition);
+        EXPECT_FALSE(a.concurrent);
+        repetitions.insert(a.repetition);
         ++count[{f.dir, f.port, f.kind}];
     }
-    EXPECT_EQ(repetitions, (std::set<std::uint32_t>{9, 10}));
+    EXPECT_EQ(repetitions, (std::set<std::uint32_t>{0, 1}));
     // As many repetitions as the test itself: download/bt has BT and control, and control on
     // the neutral port for its port comparison; upload/neutral has BT and control.
     EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::bt}]), 2);
@@ -143,13 +150,13 @@ TEST(schedule, confirmation_shares_the_neutral_reference_and_keeps_pairs) {
     const comparison_key both[] = {{direction::upload, test_port::bt},
                                    {direction::upload, test_port::neutral}};
     // The neutral port is rerun anyway: its control flows serve the BT port's port comparison.
-    const auto s = make_confirmation(both, {}, rng, 0, 0, 2);
+    const auto s = make_confirmation(both, {}, rng, 0, 0);
     EXPECT_EQ(s.size(), 8u);
     // With pairs in the schedule, the rerun has them too.
     const comparison_key bt_only[] = {{direction::download, test_port::bt}};
-    const auto paired = make_confirmation(bt_only, with_pairs(), rng, 0, 0, 2);
+    const auto paired = make_confirmation(bt_only, with_pairs(), rng, 0, 0);
     std::size_t concurrent = 0;
-    for (const auto& f : paired) concurrent += f.concurrent ? 1 : 0;
+    for (const auto& f : annotated(paired)) concurrent += f.concurrent ? 1 : 0;
     EXPECT_EQ(concurrent, 4u); // the BT/control pair and the port pair
     EXPECT_EQ(paired.size(), 10u);
 }
@@ -169,9 +176,9 @@ TEST(schedule, only_kind_keeps_one_payload_and_unpairs_the_rest) {
         ASSERT_FALSE(s.empty());
         std::map<std::uint16_t, int> group_size;
         for (const auto& f : s) ++group_size[f.group];
-        for (const auto& f : s) {
-            EXPECT_EQ(f.kind, k);
-            EXPECT_EQ(f.concurrent, group_size[f.group] > 1);
+        for (const auto& f : annotated(s)) {
+            EXPECT_EQ(f.spec.kind, k);
+            EXPECT_EQ(f.concurrent, group_size[f.spec.group] > 1);
         }
     }
 }

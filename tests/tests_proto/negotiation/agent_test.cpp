@@ -82,6 +82,7 @@ TEST(Agent, CollectFitsSamplesAndBoundsTheList) {
     ASSERT_TRUE(encoded.ok()) << encoded.err().describe();
     auto back = wire::decode_message<collect>(*encoded);
     ASSERT_TRUE(back.ok()) << back.err().describe();
+    ASSERT_EQ(back->measurements.size(), list.size());
     for (const flow_measurement& m : back->measurements) {
         EXPECT_EQ(m.samples.size(), 250u);
         EXPECT_EQ(m.sample_interval_us, 4000u);

@@ -1,0 +1,433 @@
+// The agent core driven by a scripted provider: every reply is a message the test builds, every
+// flow report a measurement it makes up, time a value it chooses. No socket, no coroutine.
+
+#include <algorithm>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "overlay/identity/random.hpp"
+#include "overlay/wire/core_messages.hpp"
+#include "support.hpp"
+#include "tests_proto/negotiation/agent.hpp"
+
+namespace glasnode::proto::negotiation {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace testing;
+
+template <class E>
+std::vector<E> all_of(const agent_effects& out) {
+    std::vector<E> r;
+    for (const auto& e : out)
+        if (const auto* x = std::get_if<E>(&e))
+            r.push_back(*x);
+    return r;
+}
+
+template <class M>
+std::vector<M> sent(const agent_effects& out) {
+    std::vector<M> r;
+    for (const auto& s : all_of<agent_send>(out)) {
+        auto m = wire::decode_message<M>(s.message);
+        if (m)
+            r.push_back(std::move(*m));
+    }
+    return r;
+}
+
+const test_failed* failure(const agent_effects& out) {
+    for (const auto& e : out)
+        if (const auto* f = std::get_if<test_failed>(&e))
+            return f;
+    return nullptr;
+}
+
+agent_options short_options() {
+    agent_options o;
+    o.schedule.flow_duration = 1000ms;
+    o.confirm = false;
+    return o;
+}
+
+grant a_grant(std::uint8_t fill = 9) {
+    grant g;
+    g.token.fill(fill);
+    g.valid_for_ms = 120'000;
+    g.bt_port = 6881;
+    g.neutral_port = 9775;
+    return g;
+}
+
+bytes error_reply(wire::wire_error code, std::string reason) {
+    wire::error_message e;
+    e.code = static_cast<std::uint16_t>(code);
+    e.reason = std::move(reason);
+    return wire::encode_message(e);
+}
+
+// A receiver-side series at `mbps` with small wobble, and the sender's plain record.
+flow_measurement measured(std::uint16_t index, flow_role role, double mbps) {
+    flow_measurement m;
+    m.index = index;
+    m.role = role;
+    m.end = flow_end::completed;
+    if (role == flow_role::leech) {
+        m.sample_interval_us = 10'000;
+        m.duration_us = 1'000'000;
+        const double per_interval = mbps * 1e6 / 8 * 0.01;
+        for (int k = 0; k < 100; ++k)
+            m.samples.push_back(static_cast<std::uint64_t>(per_interval * (1.0 + 0.01 * (k % 5))));
+    }
+    return m;
+}
+
+// The rate a path gives one flow: BT payload cut to `bt_share` of the line rate.
+double path_mbps(const flow_spec& f, double bt_share) {
+    return f.kind == flow_kind::bt ? 40.0 * bt_share : 40.0;
+}
+
+// Plays the provider's part of one granted run: reports every flow the core starts, slot by
+// slot, and answers its collect. Returns the effects of the collect_reply.
+struct scripted_run {
+    std::vector<flow_spec> schedule;
+    std::size_t slots = 0;
+    agent_effects last;
+};
+
+scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, double bt_share,
+                      std::vector<flow_spec> schedule) {
+    scripted_run run;
+    run.schedule = std::move(schedule);
+    agent_effects out = granted;
+    std::vector<flow_measurement> provider_side;
+    for (;;) {
+        const auto starts = all_of<start_flows>(out);
+        if (starts.empty())
+            break;
+        EXPECT_EQ(starts.size(), 1u);
+        ++run.slots;
+        now += 1500ms;
+        agent_effects next;
+        for (const flow_to_run& f : starts[0].flows) {
+            EXPECT_EQ(f.port, f.spec.port == test_port::bt ? 6881 : 9775);
+            EXPECT_EQ(f.role, agent_role(f.spec.dir));
+            EXPECT_EQ(f.info_hash, flow_info_hash(a_grant().token, f.spec.index));
+            const double mbps = path_mbps(f.spec, bt_share);
+            auto r = a.flow_done(now, f.spec.index, measured(f.spec.index, f.role, mbps));
+            next.insert(next.end(), r.begin(), r.end());
+            provider_side.push_back(
+                measured(f.spec.index, provider_role(f.spec.dir), mbps));
+        }
+        out = std::move(next);
+        // Keep the provider audible, as its pongs would.
+        auto pong = a.receive(now, wire::encode_message(wire::pong{1}));
+        out.insert(out.end(), pong.begin(), pong.end());
+    }
+    const auto collects = sent<collect>(out);
+    EXPECT_EQ(collects.size(), 1u);
+    if (collects.size() != 1)
+        return run;
+    EXPECT_EQ(collects[0].measurements.size(), run.schedule.size());
+    now += 200ms;
+    run.last = a.receive(now, wire::encode_message(collect_reply{provider_side}));
+    return run;
+}
+
+TEST(agent_core, runs_a_whole_test_against_scripted_replies) {
+    seeded_random rng(1);
+    agent a(short_options(), rng);
+    time_point now = t0;
+    auto out = a.start(now);
+    const auto proposals = sent<negotiate>(out);
+    ASSERT_EQ(proposals.size(), 1u);
+    EXPECT_EQ(proposals[0].schedule.size(), 16u);
+    EXPECT_EQ(a.state(), agent::phase::negotiating);
+
+    out = a.receive(now + 10ms, wire::encode_message(queue_status{2, 3}));
+    const auto q = all_of<queued>(out);
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].position, 2u);
+
+    now += 50ms;
+    out = a.receive(now, wire::encode_message(a_grant()));
+    const auto started = all_of<run_started>(out);
+    ASSERT_EQ(started.size(), 1u);
+    EXPECT_EQ(started[0].flows, 16u);
+    EXPECT_EQ(started[0].slots, 16u);
+    const auto run = play_run(a, now, out, 1.0, proposals[0].schedule);
+    EXPECT_EQ(run.slots, 16u);
+    const auto done = all_of<test_done>(run.last);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_TRUE(a.finished());
+    ASSERT_EQ(done[0].data.runs.size(), 1u);
+    EXPECT_EQ(done[0].data.runs[0].size(), 16u);
+    ASSERT_EQ(done[0].data.analysis.verdicts.size(), 4u);
+    for (const auto& v : done[0].data.analysis.verdicts)
+        EXPECT_EQ(v.outcome, verdict::none) << to_string(v.dir) << " " << to_string(v.port);
+    // Finished: later input changes nothing.
+    EXPECT_TRUE(a.receive(now + 1s, wire::encode_message(a_grant())).empty());
+    EXPECT_FALSE(a.next_expiry());
+}
+
+TEST(agent_core, a_throttled_comparison_is_rerun_and_confirmed) {
+    seeded_random rng(2);
+    agent_options o = short_options();
+    o.confirm = true;
+    agent a(o, rng);
+    time_point now = t0;
+    auto out = a.start(now);
+    const auto first = sent<negotiate>(out);
+    ASSERT_EQ(first.size(), 1u);
+    now += 10ms;
+    out = a.receive(now, wire::encode_message(a_grant()));
+    auto run = play_run(a, now, out, 0.1, first[0].schedule);
+    // Every BT flow at a tenth of the rate: a rerun of all four comparisons is negotiated.
+    EXPECT_TRUE(all_of<test_done>(run.last).empty());
+    const auto rerun = sent<negotiate>(run.last);
+    ASSERT_EQ(rerun.size(), 1u);
+    EXPECT_EQ(a.state(), agent::phase::negotiating);
+    now += 10ms;
+    out = a.receive(now, wire::encode_message(a_grant()));
+    const auto started = all_of<run_started>(out);
+    ASSERT_EQ(started.size(), 1u);
+    EXPECT_EQ(started[0].run, 1u);
+    run = play_run(a, now, out, 0.1, rerun[0].schedule);
+    const auto done = all_of<test_done>(run.last);
+    ASSERT_EQ(done.size(), 1u);
+    ASSERT_EQ(done[0].data.runs.size(), 2u);
+    ASSERT_EQ(done[0].data.confirmed_keys.size(), 1u);
+    EXPECT_EQ(done[0].data.confirmed_keys[0].size(), 4u);
+    ASSERT_EQ(done[0].data.analysis.verdicts.size(), 4u);
+    for (const auto& v : done[0].data.analysis.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::throttled) << to_string(v.dir) << " " << to_string(v.port);
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_TRUE(v.confirmed);
+        EXPECT_EQ(v.runs, 2u);
+    }
+}
+
+TEST(agent_core, replies_out_of_order_end_the_test_as_protocol_errors) {
+    seeded_random rng(3);
+    {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        const auto out = a.receive(t0 + 1ms, wire::encode_message(collect_reply{}));
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, errc::protocol_error);
+        EXPECT_EQ(a.state(), agent::phase::failed);
+    }
+    {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        auto out = a.receive(t0 + 1ms, wire::encode_message(a_grant()));
+        ASSERT_EQ(all_of<start_flows>(out).size(), 1u);
+        // A queue position after the grant is late, not wrong.
+        out = a.receive(t0 + 2ms, wire::encode_message(queue_status{1, 1}));
+        EXPECT_EQ(failure(out), nullptr);
+        EXPECT_TRUE(all_of<queued>(out).empty());
+        // A second grant while flows run is.
+        out = a.receive(t0 + 3ms, wire::encode_message(a_grant(4)));
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, errc::protocol_error);
+        // Reports of abandoned flows are ignored.
+        EXPECT_TRUE(a.flow_done(t0 + 1s, 0, flow_measurement{}).empty());
+    }
+    {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        const bytes garbage{0x01, 0x02, 0x03};
+        const auto out = a.receive(t0 + 1ms, garbage);
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, errc::protocol_error);
+    }
+    {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        grant no_ports = a_grant();
+        no_ports.neutral_port = 0;
+        const auto out = a.receive(t0 + 1ms, wire::encode_message(no_ports));
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, errc::protocol_error);
+    }
+}
+
+TEST(agent_core, a_refusal_ends_the_test_with_the_providers_reason) {
+    seeded_random rng(4);
+    const std::pair<wire::wire_error, errc> cases[] = {
+        {wire::wire_error::busy, errc::busy},
+        {wire::wire_error::refused, errc::invalid_argument},
+        {wire::wire_error::unsupported_version, errc::unsupported_version}};
+    for (const auto& [code, expected] : cases) {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        const auto out = a.receive(t0 + 5ms, error_reply(code, "queue full, try later"));
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, expected);
+        EXPECT_NE(f->why.reason.find("queue full, try later"), std::string::npos);
+        EXPECT_TRUE(all_of<test_done>(out).empty());
+    }
+}
+
+TEST(agent_core, a_provider_that_falls_silent_mid_test_ends_it_within_the_silence_timeout) {
+    seeded_random rng(5);
+    const agent_options o = short_options();
+    agent a(o, rng);
+    (void)a.start(t0);
+    const time_point granted_at = t0 + 20ms;
+    auto out = a.receive(granted_at, wire::encode_message(a_grant()));
+    ASSERT_EQ(all_of<start_flows>(out).size(), 1u);
+    // The provider freezes: no pong, no reply. The flows of the slot never report either.
+    // Drive the core by its own timer and count what it does until it gives up.
+    std::size_t pings = 0;
+    time_point now = granted_at;
+    const test_failed* failed = nullptr;
+    agent_effects last;
+    for (int step = 0; step < 100 && !failed; ++step) {
+        const auto next = a.next_expiry();
+        ASSERT_TRUE(next);
+        ASSERT_GT(*next, now);
+        now = *next;
+        last = a.handle_expiry(now);
+        pings += sent<wire::ping>(last).size();
+        failed = failure(last);
+    }
+    ASSERT_NE(failed, nullptr);
+    EXPECT_EQ(failed->why.code, errc::timeout);
+    EXPECT_NE(failed->why.reason.find("stopped answering"), std::string::npos);
+    EXPECT_EQ(now - granted_at, o.silence_timeout);
+    // A keepalive every 5 s until the 15 s of silence are up: at 5, 10 and 15 s after start.
+    EXPECT_EQ(pings, 3u);
+    EXPECT_TRUE(all_of<test_done>(last).empty());
+    EXPECT_FALSE(a.next_expiry());
+}
+
+TEST(agent_core, pongs_keep_a_long_queue_wait_alive_until_the_queue_timeout) {
+    seeded_random rng(6);
+    agent_options o = short_options();
+    o.queue_timeout = 60s;
+    agent a(o, rng);
+    (void)a.start(t0);
+    time_point now = t0;
+    const test_failed* failed = nullptr;
+    agent_effects last;
+    for (int step = 0; step < 100 && !failed; ++step) {
+        now = *a.next_expiry();
+        last = a.handle_expiry(now);
+        for (const auto& p : sent<wire::ping>(last)) {
+            auto r = a.receive(now + 30ms, wire::encode_message(wire::pong{p.nonce}));
+            EXPECT_EQ(failure(r), nullptr);
+        }
+        failed = failure(last);
+    }
+    ASSERT_NE(failed, nullptr);
+    EXPECT_EQ(failed->why.code, errc::timeout);
+    EXPECT_NE(failed->why.reason.find("no slot"), std::string::npos);
+    EXPECT_EQ(now, t0 + o.queue_timeout);
+    // The provider is told the agent gave up its place.
+    const auto cancels = sent<cancel>(last);
+    EXPECT_EQ(cancels.size(), 1u);
+}
+
+TEST(agent_core, a_late_timer_changes_nothing_observable) {
+    // An input past the silence deadline first expires the test, whatever it carries.
+    seeded_random rng(7);
+    agent a(short_options(), rng);
+    (void)a.start(t0);
+    const auto out = a.receive(t0 + 16s, wire::encode_message(a_grant()));
+    const auto* f = failure(out);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->why.code, errc::timeout);
+    EXPECT_TRUE(all_of<start_flows>(out).empty());
+}
+
+TEST(agent_core, collect_reply_must_come_within_the_reply_timeout) {
+    seeded_random rng(8);
+    agent_options o = short_options();
+    o.reply_timeout = 8s;
+    agent a(o, rng);
+    time_point now = t0;
+    auto proposal = sent<negotiate>(a.start(now));
+    ASSERT_EQ(proposal.size(), 1u);
+    auto out = a.receive(now, wire::encode_message(a_grant()));
+    // Report every flow; then the provider keeps ponging but never answers the collect.
+    for (;;) {
+        const auto starts = all_of<start_flows>(out);
+        if (starts.empty())
+            break;
+        now += 1100ms;
+        (void)a.receive(now, wire::encode_message(wire::pong{0}));
+        agent_effects next;
+        for (const auto& f : starts[0].flows) {
+            auto r = a.flow_done(now, f.spec.index, measured(f.spec.index, f.role, 10));
+            next.insert(next.end(), r.begin(), r.end());
+        }
+        out = next;
+    }
+    ASSERT_EQ(sent<collect>(out).size(), 1u);
+    EXPECT_EQ(a.state(), agent::phase::collecting);
+    const time_point collected = now;
+    const test_failed* failed = nullptr;
+    for (int step = 0; step < 20 && !failed; ++step) {
+        now = *a.next_expiry();
+        const auto r = a.handle_expiry(now);
+        for (const auto& p : sent<wire::ping>(r))
+            (void)a.receive(now, wire::encode_message(wire::pong{p.nonce}));
+        failed = failure(r);
+        if (failed) {
+            EXPECT_EQ(failed->why.code, errc::timeout);
+            EXPECT_NE(failed->why.reason.find("collect_reply"), std::string::npos);
+        }
+    }
+    ASSERT_NE(failed, nullptr);
+    EXPECT_EQ(now - collected, o.reply_timeout);
+}
+
+TEST(agent_core, cancel_withdraws_the_test_and_a_lost_connection_fails_it) {
+    seeded_random rng(9);
+    {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        const auto out = a.cancel(t0 + 1s);
+        EXPECT_EQ(sent<cancel>(out).size(), 1u);
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, errc::closed);
+    }
+    {
+        agent a(short_options(), rng);
+        (void)a.start(t0);
+        (void)a.receive(t0 + 1ms, wire::encode_message(a_grant()));
+        const auto out = a.on_closed(t0 + 2s, make_error(errc::io_error, "connection reset"));
+        const auto* f = failure(out);
+        ASSERT_NE(f, nullptr);
+        EXPECT_EQ(f->why.code, errc::io_error);
+        EXPECT_TRUE(a.on_closed(t0 + 3s, make_error(errc::closed, "again")).empty());
+    }
+}
+
+TEST(agent_core, the_same_seed_gives_the_same_schedule_and_flow_seeds) {
+    auto trace = [](std::uint64_t seed) {
+        seeded_random rng(seed);
+        agent a(short_options(), rng);
+        auto out = a.start(t0);
+        std::vector<std::uint64_t> v;
+        for (const auto& f : sent<negotiate>(out).at(0).schedule)
+            v.push_back(f.index * 1000u + f.group * 10u + static_cast<unsigned>(f.kind));
+        out = a.receive(t0, wire::encode_message(a_grant()));
+        for (const auto& f : all_of<start_flows>(out).at(0).flows)
+            v.push_back(f.seed);
+        return v;
+    };
+    EXPECT_EQ(trace(10), trace(10));
+    EXPECT_NE(trace(10), trace(11));
+}
+
+} // namespace
+} // namespace glasnode::proto::negotiation
