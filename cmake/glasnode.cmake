@@ -28,6 +28,14 @@ if(GLASNODE_SANITIZE)
   endif()
 endif()
 
+if(GLASNODE_TSAN)
+  if(GLASNODE_SANITIZE)
+    message(FATAL_ERROR "GLASNODE_TSAN and GLASNODE_SANITIZE cannot be combined")
+  endif()
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+
 # glasnode_options(<target>): warnings (errors with GLASNODE_WERROR) and the repository root
 # as the include root, so headers are included as "storage/env.hpp", "overlay/wire/frame.hpp".
 function(glasnode_options target)

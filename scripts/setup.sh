@@ -15,6 +15,9 @@ cd "$root"
 jobs=${JOBS:-$(nproc)}
 build=${GLASNODE_BUILD_DIR:-$root/build}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/glasnode/ccache}
+# Paths under the checkout are hashed relative to it, so another clone hits the same cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 mkdir -p "$CCACHE_DIR"
 
 "$root/scripts/install-deps.sh"
@@ -37,15 +40,23 @@ demo)
   exec "$build/node/glasnode" demo
   ;;
 test)
-  configure_and_build "$build"
   status=0
+  # Every C++ file follows the checked-in .clang-format.
+  "$root/scripts/check-format.sh" || status=1
+  configure_and_build "$build"
   # Left out here: `slow` (the testbed self-check, for people changing the testbed):
   # ctest -L slow.
   ctest --test-dir "$build" --output-on-failure -j "$jobs" -LE slow || status=1
   # Sanitizers and fuzzers: a clang build with ASan+UBSan runs the unit tests and short
-  # fuzzing sessions of every decoder.
+  # fuzzing sessions of every decoder, starting from their checked-in corpora.
   CC=clang CXX=clang++ configure_and_build "$build-clang" -DGLASNODE_SANITIZE=ON -DGLASNODE_FUZZ=ON -DGLASNODE_BUILD_BENCH=OFF
   ctest --test-dir "$build-clang" --output-on-failure -j "$jobs" -L 'unit|fuzz' || status=1
+  # Data races: a ThreadSanitizer build runs the unit and integration tests (real sockets and
+  # processes on loopback); a reported race fails the test that saw it.
+  CC=clang CXX=clang++ configure_and_build "$build-tsan" -DGLASNODE_TSAN=ON -DGLASNODE_BUILD_BENCH=OFF
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ctest --test-dir "$build-tsan" --output-on-failure -j "$jobs" -L 'unit|integration' -LE slow \
+    || status=1
   exit $status
   ;;
 esac

@@ -168,7 +168,7 @@ private:
     asio::any_io_executor m_ex;
     std::shared_ptr<control_connection> m_conn;
     tcp::endpoint m_provider;
-    const agent_options& m_o;
+    const agent_options m_o; // a copy: abandoned flows may report after run_diff_test returned
     nego::agent m_core;
     asio::steady_timer m_timer;
     asio::steady_timer m_finished; // cancelled once m_outcome is set
