@@ -36,9 +36,10 @@ constexpr std::uint64_t bitfield_bytes = 6;
 constexpr std::uint64_t state_message_bytes = 5;
 constexpr std::uint64_t request_bytes = 17;
 constexpr std::uint64_t piece_header_bytes = 13;
-// The longest step of the rate integration; steps also end at every sample, noise, window,
-// slow-start and byte-threshold boundary, so this only bounds the error of nothing in between.
-constexpr nanoseconds max_step = 1ms;
+// Rates change only at the boundaries every step ends at (sample, noise, window, slow-start
+// doubling, byte thresholds, flows starting and stopping), so the integration is exact between
+// them; this bound only keeps a step from spanning a whole long flow.
+constexpr nanoseconds max_step = 100ms;
 // A link never drops below this fraction of its rate under noise (a draw of 1 + sd x N(0,1) can
 // be negative; a path that carries nothing for an interval is a block, not noise).
 constexpr double min_noise_factor = 0.05;
@@ -132,18 +133,26 @@ wire_counts wire_bytes(std::uint64_t payload) {
     return {seed_out, leech_out, leech_out, seed_out};
 }
 
-// Max-min fair shares of `capacity` (bytes/s) among flows with the given demands.
-void share(std::vector<transfer*>& flows, const std::vector<double>& demand, double capacity) {
-    std::vector<std::size_t> order(flows.size());
-    for (std::size_t i = 0; i < order.size(); ++i)
-        order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return demand[a] < demand[b]; });
+struct claim {
+    double demand = 0.0; // bytes/s the flow could use (infinite once out of slow start, uncapped)
+    transfer* flow = nullptr;
+};
+
+// Max-min fair shares of `capacity` (bytes/s) among the claims, which are reordered.
+void share(std::vector<claim>& claims, double capacity) {
+    // Insertion sort: a slot holds a few flows at most, and ties keep the slot's order.
+    for (std::size_t i = 1; i < claims.size(); ++i) {
+        const claim c = claims[i];
+        std::size_t j = i;
+        for (; j > 0 && claims[j - 1].demand > c.demand; --j)
+            claims[j] = claims[j - 1];
+        claims[j] = c;
+    }
     double left = capacity;
-    for (std::size_t k = 0; k < order.size(); ++k) {
-        const double fair = left / static_cast<double>(order.size() - k);
-        const double give = std::min(demand[order[k]], fair);
-        flows[order[k]]->rate = give;
+    for (std::size_t k = 0; k < claims.size(); ++k) {
+        const double fair = left / static_cast<double>(claims.size() - k);
+        const double give = std::min(claims[k].demand, fair);
+        claims[k].flow->rate = give;
         left -= give;
     }
 }
@@ -171,6 +180,8 @@ void run_transfers(std::vector<transfer>& xs, const path_model& path, const path
         last = std::max(last, x.stop);
     }
 
+    std::vector<claim> claims;
+    claims.reserve(xs.size());
     while (t < last) {
         // A forged reset lands once the connection has carried its bytes.
         for (transfer& x : xs) {
@@ -184,8 +195,7 @@ void run_transfers(std::vector<transfer>& xs, const path_model& path, const path
         for (transfer& x : xs)
             x.rate = 0.0;
         for (int d = 0; d < 2; ++d) {
-            std::vector<transfer*> here;
-            std::vector<double> demand;
+            claims.clear();
             for (transfer& x : xs) {
                 if ((x.dir == direction::download ? 0 : 1) != d || !active_at(x, t))
                     continue;
@@ -194,12 +204,11 @@ void run_transfers(std::vector<transfer>& xs, const path_model& path, const path
                                     x.delivered + 0.5 >= static_cast<double>(policy.after_bytes);
                 if (capped)
                     want = std::min(want, policy.fraction * link_rate[d]);
-                here.push_back(&x);
-                demand.push_back(want);
+                claims.push_back({want, &x});
             }
-            if (here.empty())
+            if (claims.empty())
                 continue;
-            share(here, demand, link_rate[d] * noise[d].factor(t - opened));
+            share(claims, link_rate[d] * noise[d].factor(t - opened));
             next = std::min(next, opened + noise[d].next_boundary(t - opened));
         }
         for (transfer& x : xs) {
