@@ -1,5 +1,6 @@
 #include "node/commands.hpp"
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "overlay/identity/identity.hpp"
 #include "overlay/identity/random.hpp"
 #include "overlay/wire/core_messages.hpp"
+#include "sim/scenario.hpp"
 
 namespace glasnode::node {
 namespace {
@@ -376,6 +378,88 @@ int cmd_demo(const settings& s, const test_request& request) {
         std::printf("\nstored in %s; list with: glasnode results --data-dir %s\n",
                     (agent_settings.data_dir / "db").c_str(), agent_settings.data_dir.c_str());
     return rc;
+}
+
+namespace {
+
+nlohmann::json expectation_json(const sim::expectation_check& c) {
+    nlohmann::json j{{"direction", proto::to_string(c.expected.dir)},
+                     {"port", proto::to_string(c.expected.port)},
+                     {"verdict", proto::to_string(c.expected.outcome)},
+                     {"met", c.met}};
+    if (c.expected.why) j["basis"] = proto::to_string(*c.expected.why);
+    j["actual"] = c.actual ? nlohmann::json(proto::to_string(*c.actual)) : nlohmann::json();
+    j["actual_basis"] =
+        c.actual_basis ? nlohmann::json(proto::to_string(*c.actual_basis)) : nlohmann::json();
+    return j;
+}
+
+} // namespace
+
+int cmd_sim(const std::string& file, const std::optional<std::string>& seed_text, bool json) {
+    auto sc = sim::load_scenario(file);
+    if (!sc) {
+        std::fprintf(stderr, "glasnode: %s\n", sc.err().reason.c_str());
+        return 2;
+    }
+    std::uint64_t seed = sc->seed;
+    if (seed_text) {
+        const char* end = seed_text->data() + seed_text->size();
+        const auto [ptr, ec] = std::from_chars(seed_text->data(), end, seed);
+        if (ec != std::errc{} || ptr != end || seed_text->empty()) {
+            std::fprintf(stderr, "glasnode: --seed: expected an unsigned 64-bit integer\n");
+            return 2;
+        }
+    }
+    auto run = sim::run_diff_test(sim::harness_for(*sc, seed));
+    if (!run) return fail(run.err());
+
+    // The agent's view of the test, as `glasnode test` reports it; the peer is the simulator.
+    test_report r;
+    if (run->data) static_cast<proto::diff::test_data&>(r) = *run->data;
+    r.test_id = sc->name;
+    r.role = "agent";
+    r.peer_id = "sim";
+    r.peer_address = "virtual";
+    r.duration_s = std::chrono::duration<double>(run->agent_finished_at).count();
+    const std::string hash = fmt::format("{:016x}", run->trace_hash);
+    const auto checks = sim::check_expectations(*sc, r.analysis);
+    const bool all_met = std::all_of(checks.begin(), checks.end(),
+                                     [](const sim::expectation_check& c) { return c.met; });
+
+    if (json) {
+        nlohmann::json expect = nlohmann::json::array();
+        for (const auto& c : checks) expect.push_back(expectation_json(c));
+        nlohmann::json j{{"scenario", sc->name},
+                         {"policy", sc->policy_kind},
+                         {"seed", seed},
+                         {"trace_hash", hash},
+                         {"sim_duration_s", r.duration_s},
+                         {"events", run->events},
+                         {"outcome", run->data ? "done" : "failed"},
+                         {"verdicts", to_json(r)["verdicts"]},
+                         {"expect", std::move(expect)},
+                         {"expectations_met", all_met}};
+        if (run->failure) j["error"] = run->failure->describe();
+        std::cout << j.dump() << std::endl;
+        return 0;
+    }
+    std::cout << fmt::format("scenario {} (policy {}): {}\n", sc->name, sc->policy_kind,
+                             sc->description);
+    if (run->data)
+        std::cout << to_table(r);
+    else
+        std::cout << "the simulated test failed: " << run->failure->describe() << "\n";
+    for (const auto& c : checks) {
+        std::cout << fmt::format(
+            "  expected {}/{} {}{}: {}\n", proto::to_string(c.expected.dir),
+            proto::to_string(c.expected.port), proto::to_string(c.expected.outcome),
+            c.expected.why ? fmt::format(" ({})", proto::to_string(*c.expected.why)) : "",
+            c.met ? "met" : "NOT met");
+    }
+    std::cout << fmt::format("simulated {:.1f} s, {} events\nseed: {}\ntrace hash: {}\n",
+                             r.duration_s, run->events, seed, hash);
+    return 0;
 }
 
 } // namespace glasnode::node

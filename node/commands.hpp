@@ -2,6 +2,7 @@
 // time (message on stderr), 2 bad usage or configuration.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,11 @@ int cmd_analyse(const std::vector<std::string>& files, bool json);
 int cmd_demo(const settings& s, const test_request& request);
 int cmd_ping(const settings& s, const std::string& target, unsigned count,
              const std::string& peer_id);
+// Simulates one differential test as the scenario file describes it (sim/README.md): the real
+// agent and provider cores and the real analysis on a modelled path, in virtual time. Prints
+// the verdicts, the seed and the run's trace hash (a table, or one JSON object). `seed`: the
+// master seed as typed; empty: the scenario's. 0 when the simulation ran, whatever its verdicts
+// (a simulated test that failed included); 2 for a bad scenario file or seed.
+int cmd_sim(const std::string& file, const std::optional<std::string>& seed, bool json);
 
 } // namespace glasnode::node

@@ -155,6 +155,16 @@ int main(int argc, char** argv) {
     add_common(demo, opts);
     add_test_options(demo);
 
+    auto* sim_cmd = app.add_subcommand(
+        "sim", "Simulate one differential test on a modelled path, as a scenario file describes");
+    std::string sim_file;
+    std::string sim_seed;
+    bool sim_json = false;
+    sim_cmd->add_option("scenario", sim_file, "Scenario file (TOML; see sim/README.md)")->required();
+    auto* sim_seed_option =
+        sim_cmd->add_option("--seed", sim_seed, "Master seed of the run (default: the scenario's)");
+    sim_cmd->add_flag("--json", sim_json, "Print one JSON object instead of a table");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -174,5 +184,10 @@ int main(int argc, char** argv) {
     if (*results) return cmd_results(*s, results_limit, results_json, results_id);
     if (*analyse) return cmd_analyse(analyse_files, analyse_json);
     if (*demo) return cmd_demo(*s, test_req);
+    if (*sim_cmd)
+        return cmd_sim(sim_file,
+                       sim_seed_option->count() > 0 ? std::optional<std::string>(sim_seed)
+                                                    : std::nullopt,
+                       sim_json);
     return 2;
 }

@@ -77,4 +77,32 @@ void seeded_random::fill(std::span<std::uint8_t> out) {
     sodium_memzero(call_seed.data(), call_seed.size());
 }
 
+namespace {
+constexpr std::uint64_t splitmix_gamma = 0x9e3779b97f4a7c15ULL;
+} // namespace
+
+std::uint64_t splitmix_random::mix(std::uint64_t z) noexcept {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+splitmix_random splitmix_random::stream(std::uint64_t master, std::uint64_t index) noexcept {
+    return splitmix_random(mix(master + (index + 1) * splitmix_gamma));
+}
+
+std::uint64_t splitmix_random::next_u64() {
+    m_state += splitmix_gamma;
+    return mix(m_state);
+}
+
+void splitmix_random::fill(std::span<std::uint8_t> out) {
+    std::size_t i = 0;
+    while (i < out.size()) {
+        const std::uint64_t word = next_u64();
+        for (int b = 0; b < 8 && i < out.size(); ++b, ++i)
+            out[i] = static_cast<std::uint8_t>(word >> (56 - 8 * b));
+    }
+}
+
 } // namespace glasnode
