@@ -23,7 +23,8 @@ public:
     daemon& operator=(const daemon&) = delete;
 
     status start();
-    // Stops accepting, closes connections; io() then runs out of work and returns.
+    // On io()'s thread. Stops accepting and ends every connection and test, in whatever state
+    // (mid-handshake, queued, mid-flow): io() then runs out of work and returns promptly.
     void stop();
     boost::asio::io_context& io();
     // "glasnode ready control=ADDR:PORT ... id=HEX": printed once every listener is bound.

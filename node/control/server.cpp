@@ -85,6 +85,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
             sock.set_option(tcp::no_delay(true), ec);
             auto conn = control_connection::create(std::move(sock), overlay::channel_role::responder,
                                                    self, rng, options.connection);
+            spdlog::debug("control: accepted {}", conn->remote());
             connections.push_back(conn);
             asio::co_spawn(ex, serve(keep, conn), log_coroutine_failure{"control session"});
         }

@@ -248,11 +248,13 @@ void provider_service::serve(dispatcher& routes) {
             // The agent's flows end a moment before ours finish draining: give our side of
             // them a bounded time to report, so the collect carries both ends.
             const auto until = clock::now() + collect_wait;
-            while (s->flows_running(c.id()) && clock::now() < until) {
+            while (!s->stopped && s->flows_running(c.id()) && clock::now() < until) {
                 s->flows_done.expires_at(until);
                 boost::system::error_code ec;
                 co_await s->flows_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             }
+            // stop() cancelled the wait: the flows were aborted, there is nothing to collect.
+            if (s->stopped) co_return make_error(errc::closed, "provider stopped");
             s->apply(s->core->on_collect(clock::now(), c.id(), msg));
             co_return status{};
         });
