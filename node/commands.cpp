@@ -181,6 +181,7 @@ int cmd_run(const settings& s) {
     });
     std::cout << d.ready_line() << std::endl;
     d.io().run();
+    d.close();
     spdlog::info("stopped");
     return 0;
 }
@@ -247,7 +248,7 @@ int run_and_report(asio::io_context& io, const overlay::identity& id, random_sou
     if (!outcome) return fail(make_error(errc::closed, "the test did not finish"));
     if (!*outcome) return fail(outcome->err());
     const test_report& r = **outcome;
-    if (auto st = store.put(to_record(r)); !st)
+    if (auto st = store.put_durable(to_record(r)); !st)
         std::fprintf(stderr, "glasnode: result not stored: %s\n", st.err().describe().c_str());
     if (json)
         std::cout << to_json(r).dump() << std::endl;
