@@ -102,9 +102,13 @@ control_server::~control_server() { stop(); }
 result<tcp::endpoint> control_server::listen(const tcp::endpoint& at) {
     boost::system::error_code ec;
     auto fail = [&](std::string_view what) {
-        return make_error(errc::io_error, "control port " + at.address().to_string() + ":" +
-                                              std::to_string(at.port()) + ": " +
-                                              std::string(what) + ": " + ec.message());
+        auto e = make_error(errc::io_error, "control port " + at.address().to_string() + ":" +
+                                                std::to_string(at.port()) + ": " +
+                                                std::string(what) + ": " + ec.message());
+        // A half-set-up acceptor would hold the port (or a descriptor) until destruction.
+        boost::system::error_code ignored;
+        m->acceptor.close(ignored);
+        return e;
     };
     m->acceptor.open(at.protocol(), ec);
     if (ec) return fail("open");
