@@ -8,7 +8,8 @@
 #   idle         nothing connected
 #   queued       one agent's test running, two more agents waiting in the provider's queue
 #   half_open    connections to both test ports and the control port that never send a byte
-#   closed       test port connections that connected and closed without a handshake
+#   closed       test port connections that connected and closed without a handshake (seen
+#                by the node, and one closed right before the signal)
 #   partial      test port connections that sent part of a handshake and went silent
 #   in_progress  a differential test with a flow running
 #   after_test   a test that completed just before the signal (its record must be committed)
@@ -134,7 +135,8 @@ seed_test() { # NAME
 }
 
 accepted() { count "test port $1: accepted" "$node_log"; } # PORT
-flows_accepted() { echo $(( $(accepted "$bt") + $(accepted "$neutral") )); }
+more_accepted() { [ "$(accepted "$1")" -gt "$2" ]; } # PORT BASE
+flows_accepted_at_least() { [ $(( $(accepted "$bt") + $(accepted "$neutral") )) -ge "$1" ]; }
 
 close_fd() { # VARIABLE: closes the descriptor whose number it holds, once
   local name=$1
@@ -192,11 +194,13 @@ for sig in TERM INT; do
     base_neutral=$(accepted "$neutral")
     exec {bt_fd}<>"/dev/tcp/127.0.0.1/$bt"
     exec {neutral_fd}<>"/dev/tcp/127.0.0.1/$neutral"
-    wait_for 10 "the node to accept the test port connections" \
-      eval '[ "$(accepted "$bt")" -gt "$base_bt" ] && [ "$(accepted "$neutral")" -gt "$base_neutral" ]'
+    wait_for 10 "the node to accept the BT port connection" more_accepted "$bt" "$base_bt"
+    wait_for 10 "the node to accept the neutral port connection" \
+      more_accepted "$neutral" "$base_neutral"
     case $state in
     half_open)
       base_control=$(count "control: accepted" "$node_log")
+      # shellcheck disable=SC2034 # closed through close_fd at the end of the round
       exec {control_fd}<>"/dev/tcp/${control%:*}/${control##*:}"
       wait_for 10 "the node to accept the control connection" \
         at_least $((base_control + 1)) "control: accepted" "$node_log"
@@ -207,21 +211,27 @@ for sig in TERM INT; do
       close_fd neutral_fd
       wait_for 10 "the node to see both connections closed" \
         at_least $((base_closed + 2)) "closed_early" "$node_log"
+      # And one closed just before the signal: its EOF and the signal may arrive together.
+      base_bt=$(accepted "$bt")
+      exec {bt_fd}<>"/dev/tcp/127.0.0.1/$bt"
+      wait_for 10 "the node to accept one more connection" more_accepted "$bt" "$base_bt"
+      close_fd bt_fd
       ;;
     partial)
       # 20 of the 68 bytes of a BitTorrent handshake.
       printf '\x13BitTorrent protocol' >&"$bt_fd"
       printf '\x13BitTorrent protocol' >&"$neutral_fd"
-      wait_for 10 "the node to read the partial handshakes" \
-        eval 'node_read_everything "$bt" && node_read_everything "$neutral"'
+      wait_for 10 "the node to read the partial handshake (BT port)" node_read_everything "$bt"
+      wait_for 10 "the node to read the partial handshake (neutral port)" \
+        node_read_everything "$neutral"
       ;;
     esac
     ;;
   in_progress | agent_signal)
-    base_flows=$(flows_accepted)
+    base_flows=$(( $(accepted "$bt") + $(accepted "$neutral") ))
     start_agent "running.$sig" "${long_test[@]}"
     wait_for 30 "the first flow to finish" grep -q '^\[ 1/' "$work/running.$sig.err"
-    wait_for 10 "the second flow to connect" eval '[ "$(flows_accepted)" -ge $((base_flows + 2)) ]'
+    wait_for 10 "the second flow to connect" flows_accepted_at_least $((base_flows + 2))
     if [ "$state" = agent_signal ]; then
       finished=$(count "provider: test of .* finished" "$node_log")
       signal_and_time "$agent_pid" "$sig"
