@@ -169,12 +169,21 @@ int cmd_run(const settings& s) {
 
     boost::asio::signal_set signals(d.io(), SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
+        if (ec == asio::error::operation_aborted) return; // the set went away first
+        if (ec) {
+            spdlog::error("waiting for signals failed: {}; stop the node with SIGKILL",
+                          ec.message());
+            return;
+        }
         spdlog::info("received signal {}, shutting down", sig);
+        // A second signal takes its default action: the way out if the shutdown ever stalls.
+        boost::system::error_code ignored;
+        signals.clear(ignored);
         d.stop();
     });
     std::cout << d.ready_line() << std::endl;
     d.io().run();
+    d.close();
     spdlog::info("stopped");
     return 0;
 }
@@ -207,10 +216,21 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
     return o;
 }
 
-// Runs the agent against `provider` on `io` and prints/stores the outcome.
+// Runs the agent against `provider` on `io` and prints/stores the outcome. SIGINT or SIGTERM
+// abandons the test: 128 + the signal's number, as if the signal had ended the process, which
+// it would not otherwise do when the shell started us in the background (SIGINT ignored).
 int run_and_report(asio::io_context& io, const overlay::identity& id, random_source& rng,
                    results_store& store, tcp::endpoint provider, agent_options o, bool json) {
     std::optional<result<test_report>> outcome;
+    int interrupted_by = 0;
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return; // cancelled: the test ended first
+        interrupted_by = sig;
+        // The provider sees the control connection close and frees the slot; the flows'
+        // sockets close with the process.
+        io.stop();
+    });
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
@@ -219,12 +239,21 @@ int run_and_report(asio::io_context& io, const overlay::identity& id, random_sou
             // timeouts; the outcome is known, so stop here.
             io.stop();
         },
-        log_coroutine_failure{"test"});
+        [&](std::exception_ptr e) {
+            log_coroutine_failure{"test"}(e);
+            boost::system::error_code ignored;
+            signals.cancel(ignored); // the only other work: io.run() returns
+        });
     io.run();
+    if (interrupted_by != 0) {
+        std::fprintf(stderr, "glasnode: interrupted by signal %d, test abandoned\n",
+                     interrupted_by);
+        return 128 + interrupted_by;
+    }
     if (!outcome) return fail(make_error(errc::closed, "the test did not finish"));
     if (!*outcome) return fail(outcome->err());
     const test_report& r = **outcome;
-    if (auto st = store.put(to_record(r)); !st)
+    if (auto st = store.put_durable(to_record(r)); !st)
         std::fprintf(stderr, "glasnode: result not stored: %s\n", st.err().describe().c_str());
     if (json)
         std::cout << to_json(r).dump() << std::endl;

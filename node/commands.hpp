@@ -29,7 +29,8 @@ struct test_request {
     std::string only_kind;         // "bt" | "control": classifier checks; empty: both
 };
 // Runs one full test against a provider and prints it (a table, or one JSON object); stores
-// it. 0 when the test ran, whatever the verdicts.
+// it. 0 when the test ran, whatever the verdicts; 128 + N when signal N (SIGINT, SIGTERM)
+// abandoned it.
 int cmd_test(const settings& s, const test_request& request);
 // Lists stored results, newest first (`limit` 0: all), or one by test-id prefix.
 int cmd_results(const settings& s, std::size_t limit, bool json, const std::string& test_id);

@@ -51,7 +51,12 @@ struct daemon::impl {
 daemon::daemon(settings s, overlay::identity id)
     : m(std::make_unique<impl>(std::move(s), std::move(id))) {}
 
-daemon::~daemon() = default;
+daemon::~daemon() {
+    // The provider refers to the store: it goes first.
+    if (m->provider) m->provider->stop();
+    m->provider.reset();
+    close();
+}
 
 status daemon::start() {
     auto store = results_store::open(m->s.data_dir, m->s.storage_map_size);
@@ -84,6 +89,10 @@ status daemon::start() {
 void daemon::stop() {
     m->control.stop();
     if (m->provider) m->provider->stop();
+}
+
+void daemon::close() {
+    if (m->store) m->store->close();
 }
 
 asio::io_context& daemon::io() { return m->io; }

@@ -1,6 +1,10 @@
 #include "node/results_store.hpp"
 
+#include <future>
+#include <optional>
 #include <tuple>
+
+#include <spdlog/spdlog.h>
 
 #include "storage/schema.hpp"
 #include "storage/table.hpp"
@@ -25,8 +29,17 @@ storage::schema node_schema() {
 
 } // namespace
 
-results_store::results_store(std::unique_ptr<storage::environment> env) : m_env(std::move(env)) {}
-results_store::~results_store() = default;
+// Opened once at open(): the writer thread cannot open a table itself (that takes a write
+// transaction of its own while it holds the batch's).
+struct results_store::tables {
+    results_table_t results;
+};
+
+results_store::results_store(std::unique_ptr<storage::environment> env, std::unique_ptr<tables> t)
+    : m_env(std::move(env)), m_tables(std::move(t)),
+      m_writer(std::make_unique<storage::group_commit>(*m_env)) {}
+
+results_store::~results_store() { close(); }
 
 result<std::unique_ptr<results_store>> results_store::open(const std::filesystem::path& data_dir,
                                                            std::uint64_t map_size) {
@@ -34,28 +47,59 @@ result<std::unique_ptr<results_store>> results_store::open(const std::filesystem
     o.map_size = map_size;
     auto env = storage::open_with_schema(data_dir / "db", o, node_schema());
     if (!env) return env.err();
-    return std::unique_ptr<results_store>(new results_store(std::move(*env)));
+    auto t = results_table_t::open(**env, results_table);
+    if (!t) return t.err();
+    return std::unique_ptr<results_store>(
+        new results_store(std::move(*env), std::make_unique<tables>(tables{std::move(*t)})));
 }
 
-status results_store::put(const test_record& r) {
-    auto t = results_table_t::open(*m_env, results_table);
-    if (!t) return t.err();
-    return m_env->write([&](storage::write_txn& tx) -> status {
-        return t->put(tx, results_key{r.started_unix_ms, r.test_id}, r);
-    });
+status results_store::put(test_record r, completion done) {
+    auto record = std::make_shared<const test_record>(std::move(r));
+    const results_table_t& t = m_tables->results;
+    // The operation may run more than once (map growth): it only writes into its transaction.
+    auto op = [&t, record](storage::write_txn& tx) -> status {
+        return t.put(tx, results_key{record->started_unix_ms, record->test_id}, *record);
+    };
+    auto finished = [record, done = std::move(done)](const status& outcome) {
+        if (!done) {
+            if (!outcome)
+                spdlog::warn("results: test {} not stored: {}", record->test_id,
+                             outcome.err().describe());
+            return;
+        }
+        try {
+            done(outcome);
+        } catch (const std::exception& e) {
+            spdlog::error("results: completion for test {} failed: {}", record->test_id,
+                          e.what());
+        } catch (...) {
+            spdlog::error("results: completion for test {} failed", record->test_id);
+        }
+    };
+    return m_writer->submit(std::move(op), std::move(finished));
 }
+
+status results_store::put_durable(test_record r) {
+    auto outcome = std::make_shared<std::promise<status>>();
+    auto committed = outcome->get_future();
+    if (auto st = put(std::move(r), [outcome](const status& s) { outcome->set_value(s); }); !st)
+        return st;
+    return committed.get();
+}
+
+status results_store::flush() { return m_writer->flush(); }
+
+void results_store::close() { m_writer->stop(); }
 
 result<std::vector<test_record>> results_store::list(std::size_t limit) const {
-    auto t = results_table_t::open(*m_env, results_table);
-    if (!t) return t.err();
     auto tx = m_env->begin_read();
     if (!tx) return tx.err();
     std::vector<test_record> out;
-    auto st = t->scan(*tx, storage::key_range::all().reversed(),
-                      [&](const results_key&, test_record&& r) {
-                          out.push_back(std::move(r));
-                          return limit == 0 || out.size() < limit;
-                      });
+    auto st = m_tables->results.scan(*tx, storage::key_range::all().reversed(),
+                                     [&](const results_key&, test_record&& r) {
+                                         out.push_back(std::move(r));
+                                         return limit == 0 || out.size() < limit;
+                                     });
     if (!st) return st.err();
     return out;
 }

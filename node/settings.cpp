@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cassert>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -247,9 +247,13 @@ std::string toml_value(const setting_def& row, const settings& s) {
 settings settings::defaults() {
     settings s{};
     for (const auto& row : table()) {
-        auto st = row.parse(s, row.default_value);
-        (void)st;
-        assert(st.ok());
+        // A default the table cannot parse is a bug in the table: stop rather than run with
+        // a setting left at whatever the struct held.
+        if (auto st = row.parse(s, row.default_value); !st) {
+            std::fprintf(stderr, "glasnode: bad default for %s: %s\n",
+                         std::string(row.key).c_str(), st.err().reason.c_str());
+            std::abort();
+        }
     }
     return s;
 }

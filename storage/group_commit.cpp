@@ -99,6 +99,7 @@ void group_commit::run() {
         const bool committed = run_batch(batch, outcomes);
 
         std::uint64_t failed = 0;
+        std::uint64_t threw = 0;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (!outcomes[i]) {
                 ++failed;
@@ -108,20 +109,26 @@ void group_commit::run() {
                     batch[i].done(outcomes[i]);
                 } catch (...) {
                     // A throwing completion is a bug of its owner; the others must still run
-                    // and the worker must survive.
+                    // and the worker must survive. Counted so that the owner can find out.
+                    ++threw;
                 }
             }
         }
+        const std::size_t size = batch.size();
+        // What the operations and completions captured goes now, not when the next batch
+        // comes, which may be never.
+        batch.clear();
 
         std::lock_guard lk(m_mu);
-        m_done_seq += batch.size();
-        m_stats.completed += batch.size();
+        m_done_seq += size;
+        m_stats.completed += size;
         m_stats.failed += failed;
+        m_stats.completions_threw += threw;
         ++m_stats.batches;
         if (committed) {
             ++m_stats.commits;
         }
-        m_stats.largest_batch = std::max(m_stats.largest_batch, batch.size());
+        m_stats.largest_batch = std::max(m_stats.largest_batch, size);
         m_done_cv.notify_all();
     }
 }

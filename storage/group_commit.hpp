@@ -21,8 +21,10 @@
 // for room). Producers are often event loops, which must not block.
 //
 // Thread-safety: submit(), flush() and stop() may be called from any thread. Completions run
-// on the worker thread: they must be short, must not throw, and must not call flush() (which
-// then returns errc::invalid_argument) — submit() from a completion is fine. The environment
+// on the worker thread: they must be short, must not throw (one that does is counted in
+// stats().completions_threw, and the others still run), and must not call flush() (which
+// then returns errc::invalid_argument) — submit() from a completion is fine. An operation and
+// its completion are destroyed once the completion has run, on the worker thread. The environment
 // must outlive this object; while it runs, other threads may still use the environment (write
 // transactions simply take turns).
 //
@@ -57,6 +59,7 @@ struct group_commit_stats {
     std::uint64_t commits = 0;   // batches whose commit succeeded
     std::uint64_t batches = 0;   // batches attempted (commits + failed commits)
     std::uint64_t rejected = 0;  // submit() refusals (busy or closed)
+    std::uint64_t completions_threw = 0; // completions that broke the no-throw rule
     std::size_t largest_batch = 0;
 };
 

@@ -183,7 +183,10 @@ dial_control(asio::any_io_executor ex, tcp::endpoint to, const overlay::identity
     auto conn = control_connection::create(tcp::socket(ex), overlay::channel_role::initiator,
                                            self, rng, options);
     if (expected_peer) conn->expect_peer(*expected_peer);
-    if (auto st = co_await conn->connect(to); !st) co_return st.err();
+    if (auto st = co_await conn->connect(to); !st) {
+        conn->close();
+        co_return st.err();
+    }
     if (auto st = co_await conn->handshake(); !st) {
         conn->close();
         co_return st.err();

@@ -1,18 +1,18 @@
 #include "node/control/dispatcher.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace glasnode::node {
-dispatcher::dispatcher() {
-    auto st = wire::add_core_messages(m_registry);
-    (void)st;
-}
+dispatcher::dispatcher() : m_registry(wire::core_message_registry()) {}
 
 asio::awaitable<void> dispatcher::send_error(control_connection& conn, wire::wire_error code,
                                              std::string reason) {
     wire::error_message e;
     e.code = static_cast<std::uint16_t>(code);
     e.reason = std::move(reason);
-    auto st = co_await conn.send(wire::encode_message(e));
-    (void)st;
+    if (auto st = co_await conn.send(wire::encode_message(e)); !st)
+        spdlog::debug("control: could not tell {} about the error: {}", conn.remote(),
+                      st.err().describe());
 }
 
 asio::awaitable<status> dispatcher::operator()(control_connection& conn, bytes message) const {

@@ -85,6 +85,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
             sock.set_option(tcp::no_delay(true), ec);
             auto conn = control_connection::create(std::move(sock), overlay::channel_role::responder,
                                                    self, rng, options.connection);
+            spdlog::debug("control: accepted {}", conn->remote());
             connections.push_back(conn);
             asio::co_spawn(ex, serve(keep, conn), log_coroutine_failure{"control session"});
         }
@@ -101,9 +102,13 @@ control_server::~control_server() { stop(); }
 result<tcp::endpoint> control_server::listen(const tcp::endpoint& at) {
     boost::system::error_code ec;
     auto fail = [&](std::string_view what) {
-        return make_error(errc::io_error, "control port " + at.address().to_string() + ":" +
-                                              std::to_string(at.port()) + ": " +
-                                              std::string(what) + ": " + ec.message());
+        auto e = make_error(errc::io_error, "control port " + at.address().to_string() + ":" +
+                                                std::to_string(at.port()) + ": " +
+                                                std::string(what) + ": " + ec.message());
+        // A half-set-up acceptor would hold the port (or a descriptor) until destruction.
+        boost::system::error_code ignored;
+        m->acceptor.close(ignored);
+        return e;
     };
     m->acceptor.open(at.protocol(), ec);
     if (ec) return fail("open");

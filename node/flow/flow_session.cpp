@@ -14,6 +14,8 @@
 #include <boost/asio/write.hpp>
 #include <sodium.h>
 
+#include "node/log.hpp"
+
 namespace glasnode::node::detail {
 
 namespace diff = proto::diff;
@@ -90,9 +92,15 @@ void flow_session::start_watchdog() {
     if (m_watchdog_running)
         return;
     m_watchdog_running = true;
-    asio::co_spawn(
-        m_socket.get_executor(), watchdog(),
-        [self = shared_from_this()](std::exception_ptr) { self->m_watchdog_running = false; });
+    asio::co_spawn(m_socket.get_executor(), watchdog(),
+                   [self = shared_from_this()](std::exception_ptr e) {
+                       self->m_watchdog_running = false;
+                       if (e) {
+                           // Without its watchdog no deadline holds: end the flow instead.
+                           log_coroutine_failure{"flow watchdog"}(e);
+                           self->fail(flow_end::error, "watchdog failed");
+                       }
+                   });
 }
 
 void flow_session::poke_watchdog() noexcept {
@@ -100,6 +108,8 @@ void flow_session::poke_watchdog() noexcept {
 }
 
 void flow_session::enter(phase p, clock::time_point deadline) noexcept {
+    if (m_phase == phase::done)
+        return; // final: the watchdog may already have ended
     m_phase = p;
     m_phase_deadline = deadline;
     poke_watchdog();
@@ -213,6 +223,12 @@ void flow_session::abort(std::string reason) noexcept {
     fail(flow_end::error, std::move(reason));
     error_code ec;
     m_socket.close(ec);
+    // Every operation now fails at once, so no deadline is left to enforce. Ending the watchdog
+    // here, not only in finish(), matters for a session that has no flow running (between
+    // accept and run_provider): nothing else would end it, and its timer would keep the
+    // executor busy forever.
+    m_phase = phase::done;
+    poke_watchdog();
 }
 
 void flow_session::close_unused() noexcept {
@@ -332,26 +348,32 @@ asio::awaitable<flow_report> flow_session::run_agent(tcp::endpoint provider, flo
 
 asio::awaitable<result<diff::classified_handshake>>
 flow_session::read_peer_handshake(std::chrono::milliseconds timeout) {
+    if (m_abort)
+        co_return make_error(errc::closed, m_report.detail);
     start_watchdog();
     enter(phase::handshaking, clock::now() + timeout);
     error_code ec;
     const std::size_t got = co_await asio::async_read(
         m_socket, asio::buffer(m_peer_hs), asio::redirect_error(asio::use_awaitable, ec));
     m_report.bytes_received += got;
-    m_phase = phase::idle; // no deadline while the validator decides
     if (ec) {
         const std::string n = std::to_string(got);
+        error e = make_error(errc::io_error, "reading handshake: " + ec.message());
         if (m_end == flow_end::handshake_failed)
-            co_return make_error(errc::timeout, "no handshake within " +
-                                                    std::to_string(timeout.count()) + " ms (" + n +
-                                                    " of 68 bytes)");
-        if (m_abort)
-            co_return make_error(errc::closed, m_report.detail);
-        if (ec == asio::error::eof || is_reset(ec))
-            co_return make_error(errc::closed,
-                                 "peer closed after " + n + " of 68 bytes (" + ec.message() + ")");
-        co_return make_error(errc::io_error, "reading handshake: " + ec.message());
+            e = make_error(errc::timeout, "no handshake within " + std::to_string(timeout.count()) +
+                                              " ms (" + n + " of 68 bytes)");
+        else if (m_abort)
+            e = make_error(errc::closed, m_report.detail);
+        else if (ec == asio::error::eof || is_reset(ec))
+            e = make_error(errc::closed,
+                           "peer closed after " + n + " of 68 bytes (" + ec.message() + ")");
+        // The connection is of no further use: end it here, with its watchdog, rather than
+        // trust every caller to.
+        close_unused();
+        co_return e;
     }
+    if (m_phase != phase::done)
+        m_phase = phase::idle; // no deadline while the validator decides
     co_return diff::classify_handshake(m_peer_hs);
 }
 
@@ -400,8 +422,10 @@ asio::awaitable<void> flow_session::transfer() {
     m_writer_running = true;
     asio::co_spawn(m_socket.get_executor(), writer(),
                    [self = shared_from_this()](std::exception_ptr e) {
-                       if (e)
+                       if (e) {
+                           log_coroutine_failure{"flow writer"}(e);
                            self->fail(flow_end::error, "writer failed");
+                       }
                        self->m_writer_running = false;
                        self->m_writer_done.cancel();
                    });

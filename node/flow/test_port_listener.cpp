@@ -5,15 +5,41 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 #include "node/flow/flow_session.hpp"
+#include "node/log.hpp"
 
 namespace glasnode::node {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
+
+namespace {
+
+// After a failed accept (out of descriptors, most likely), wait this long before the next one:
+// retrying at once would spin and flood the log until a descriptor is free.
+constexpr std::chrono::milliseconds accept_backoff{100};
+
+// What a callback's exception says, for the log line that replaces it.
+std::string describe(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "non-standard exception";
+    }
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+} // namespace
 
 std::string_view to_string(rejection_reason reason) noexcept {
     switch (reason) {
@@ -36,9 +62,11 @@ std::string_view to_string(rejection_reason reason) noexcept {
 }
 
 struct test_port_listener::state {
-    state(asio::any_io_executor ex, test_port_config c) : acceptor(ex), config(std::move(c)) {}
+    state(asio::any_io_executor ex, test_port_config c)
+        : acceptor(ex), backoff(ex), config(std::move(c)) {}
 
     tcp::acceptor acceptor;
+    asio::steady_timer backoff; // between failed accepts; cancelled by stop()
     test_port_config config;
     flow_validator validator;
     flow_report_handler on_report;
@@ -55,7 +83,14 @@ struct test_port_listener::state {
             on_reject(flow_rejection{reason, std::move(detail), remote});
         } catch (...) {
             // A handler that throws loses its own notification, nothing else.
+            spdlog::error("test port {}: rejection handler failed: {}", port(),
+                          describe(std::current_exception()));
         }
+    }
+
+    std::uint16_t port() const {
+        error_code ec;
+        return acceptor.local_endpoint(ec).port();
     }
 };
 
@@ -85,7 +120,7 @@ test_port_listener::open(asio::any_io_executor executor, test_port_config config
                                               std::to_string(config.bind.port()) + ": " +
                                               ec.message());
     }
-    asio::co_spawn(executor, accept_loop(s), [](std::exception_ptr) {});
+    asio::co_spawn(executor, accept_loop(s), log_coroutine_failure{"test port accept loop"});
     return std::unique_ptr<test_port_listener>(new test_port_listener(std::move(s)));
 }
 
@@ -101,6 +136,7 @@ void test_port_listener::stop() noexcept {
     m_state->stopped = true;
     error_code ec;
     m_state->acceptor.close(ec);
+    m_state->backoff.cancel();
     for (auto& w : m_state->sessions)
         if (auto session = w.lock())
             session->abort("test port stopped");
@@ -125,6 +161,9 @@ asio::awaitable<void> test_port_listener::accept_loop(std::shared_ptr<state> s) 
             break;
         if (ec) {
             // Out of descriptors or a connection aborted in the backlog: keep serving.
+            spdlog::warn("test port {}: accept failed: {}", s->port(), ec.message());
+            s->backoff.expires_after(accept_backoff);
+            co_await s->backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
         ++s->stats.accepted;
@@ -139,18 +178,21 @@ asio::awaitable<void> test_port_listener::accept_loop(std::shared_ptr<state> s) 
             continue;
         }
         ++s->stats.unauthenticated;
-        asio::co_spawn(s->acceptor.get_executor(), serve(s, std::move(socket)),
-                       [](std::exception_ptr) {});
+        auto session = detail::flow_session::create(std::move(socket));
+        spdlog::debug("test port {}: accepted {} ({} awaiting a handshake)", s->port(),
+                      endpoint_text(session->remote()), s->stats.unauthenticated);
+        // Registered before serve() first runs, so that a stop() in between reaches it.
+        // Sessions that are gone are forgotten so the list stays bounded by the live ones.
+        s->sessions.remove_if([](const auto& w) { return w.expired(); });
+        s->sessions.push_back(session);
+        asio::co_spawn(s->acceptor.get_executor(), serve(s, std::move(session)),
+                       log_coroutine_failure{"test port connection"});
     }
 }
 
-asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s, tcp::socket socket) {
-    auto session = detail::flow_session::create(std::move(socket));
+asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s,
+                                                std::shared_ptr<detail::flow_session> session) {
     const tcp::endpoint remote = session->remote();
-    // Forget sessions that are gone so the list stays bounded by the live ones.
-    s->sessions.remove_if([](const auto& w) { return w.expired(); });
-    s->sessions.push_back(session);
-
     auto hs = co_await session->read_peer_handshake(s->config.handshake_timeout);
     --s->stats.unauthenticated;
     if (s->stopped)
@@ -180,6 +222,8 @@ asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s, tcp::s
     try {
         params = s->validator(flow_request{hs->kind, hs->hs.info_hash, hs->hs.peer_id, remote});
     } catch (...) {
+        spdlog::error("test port {}: validator failed, refusing the flow: {}", s->port(),
+                      describe(std::current_exception()));
         params.reset();
     }
     if (!params) {
@@ -208,6 +252,8 @@ asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s, tcp::s
         s->on_report(report);
     } catch (...) {
         // As for rejections: the handler's own failure stays with the handler.
+        spdlog::error("test port {}: report handler failed: {}", s->port(),
+                      describe(std::current_exception()));
     }
 }
 

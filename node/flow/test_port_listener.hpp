@@ -6,6 +6,7 @@
 // outcome, failures included, is in the flow_report), `reject` for one that never got that far
 // (too many unauthenticated connections, handshake timeout, garbage, token refused, flow limit).
 // Callbacks run on the listener's executor and are never called after stop() or destruction.
+// A callback that throws loses its own notification; the exception is logged.
 //
 // Bounds: at most max_unauthenticated connections may be between accept and a validated
 // handshake (the excess is closed at once), each gets handshake_timeout to send 68 bytes, and at
@@ -31,6 +32,10 @@
 #include "storage/result.hpp"
 
 namespace glasnode::node {
+
+namespace detail {
+class flow_session;
+}
 
 struct test_port_config {
     boost::asio::ip::tcp::endpoint bind; // port 0: any free port (see local_endpoint())
@@ -94,7 +99,10 @@ public:
     test_port_listener& operator=(const test_port_listener&) = delete;
     ~test_port_listener(); // stop()
 
-    // Stops accepting and aborts every connection; no callback is made afterwards.
+    // Stops accepting and aborts every connection, whatever its state (waiting for a
+    // handshake, running a flow); no callback is made afterwards. Everything the listener
+    // started on the executor then ends promptly, so an io_context with nothing else to do
+    // returns from run().
     void stop() noexcept;
 
     boost::asio::ip::tcp::endpoint local_endpoint() const;
@@ -105,7 +113,7 @@ private:
     explicit test_port_listener(std::shared_ptr<state> s);
     static boost::asio::awaitable<void> accept_loop(std::shared_ptr<state> s);
     static boost::asio::awaitable<void> serve(std::shared_ptr<state> s,
-                                              boost::asio::ip::tcp::socket socket);
+                                              std::shared_ptr<detail::flow_session> session);
     std::shared_ptr<state> m_state;
 };
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 
 #include "node/asio.hpp"
 
@@ -356,6 +357,16 @@ TEST_F(control_port, connections_over_the_limit_are_refused) {
     ASSERT_LT(m_server->active_connections(), 2u);
     auto d = dial_good_client();
     EXPECT_TRUE(run(io, ping(*d, 3)));
+}
+
+TEST(control_dispatcher, wiring_a_type_twice_is_refused_loudly) {
+    auto pong_back = [](control_connection& c, wire::ping p) -> asio::awaitable<status> {
+        co_return co_await c.send(wire::encode_message(wire::pong{p.nonce}));
+    };
+    dispatcher routes;
+    // ping is a core message, already known to the registry: serving it is fine once.
+    routes.on<wire::ping>(pong_back);
+    EXPECT_THROW(routes.on<wire::ping>(pong_back), std::logic_error);
 }
 
 } // namespace

@@ -18,7 +18,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  for log in provider agent; do
+    [ -s "$work/$log.log" ] && { echo "--- $log log (last lines)" >&2; tail -5 "$work/$log.log" >&2; }
+  done
+  exit 1
+}
 
 mkfifo "$work/ready"
 "$glasnode" run --data-dir "$work/p" --bind 127.0.0.1 --control-port 0 --bt-port 0 --neutral-port 0 \

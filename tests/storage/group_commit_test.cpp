@@ -293,6 +293,36 @@ TEST_F(group_commit_test, flush_from_a_completion_is_refused) {
     EXPECT_TRUE(gc.flush());
 }
 
+TEST_F(group_commit_test, throwing_completion_is_counted_and_the_others_still_run) {
+    group_commit gc(*m_env);
+    std::atomic<int> later{0};
+    gate g;
+    ASSERT_TRUE(gc.submit(g.op()));
+    g.wait_entered();
+    // Both in the batch behind the gate.
+    ASSERT_TRUE(gc.submit(put(1, "a"), [](const status&) { throw std::runtime_error("bug"); }));
+    ASSERT_TRUE(gc.submit(put(2, "b"), [&](const status& r) {
+        EXPECT_TRUE(r);
+        later.fetch_add(1);
+    }));
+    g.release();
+    ASSERT_TRUE(gc.flush());
+    EXPECT_EQ(later.load(), 1);
+    EXPECT_EQ(gc.stats().completions_threw, 1u);
+    EXPECT_EQ(read(1), "a"); // the commit stands: only the notification was lost
+}
+
+TEST_F(group_commit_test, completion_is_released_once_it_has_run) {
+    group_commit gc(*m_env);
+    auto token = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = token;
+    ASSERT_TRUE(gc.submit(put(1, "x"), [token](const status&) {}));
+    token.reset();
+    ASSERT_TRUE(gc.flush());
+    // No further batch: what the completion captured must not linger until one comes.
+    EXPECT_TRUE(watch.expired());
+}
+
 TEST_F(group_commit_test, batch_runs_again_after_map_growth) {
     reopen(256 * kib);
     group_commit gc(*m_env);

@@ -517,5 +517,85 @@ TEST(Flow, CongestionControlIsAppliedAndReported) {
     EXPECT_NE(b.detail.find("no-such-cc"), std::string::npos) << b.detail;
 }
 
+// Polls `pred` every few milliseconds until it holds or `limit` passes; returns pred().
+asio::awaitable<bool> poll_until(asio::io_context& ioc, std::function<bool()> pred,
+                                 std::chrono::milliseconds limit) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    asio::steady_timer tick(ioc);
+    while (!pred() && std::chrono::steady_clock::now() < give_up) {
+        tick.expires_after(5ms);
+        error_code ec;
+        co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return pred();
+}
+
+// The node's shutdown relies on this: after stop(), nothing the listener started keeps the
+// io_context busy, whatever its connections were doing (a silent one, a partial handshake, a
+// running flow), and every one of them is closed.
+TEST(Flow, StopEndsEveryConnectionAndLetsTheContextRunOut) {
+    asio::io_context ioc;
+    test_port_config cfg;
+    cfg.handshake_timeout = 60s; // far beyond the test: only stop() may end them
+    provider prov(ioc, cfg);
+    auto agent = base_params(diff::flow_kind::bt, flow_role::leech, 101);
+    agent.duration = 20s;
+    prov.accepted = base_params(diff::flow_kind::bt, flow_role::seed, 102);
+    prov.accepted->info_hash = agent.info_hash;
+    prov.accepted->duration = agent.duration;
+
+    tcp::socket silent(ioc);
+    tcp::socket partial(ioc);
+    std::optional<flow_report> flow;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+            flow = co_await run_agent_flow(ioc.get_executor(), prov.endpoint(), agent);
+        },
+        [](std::exception_ptr e) {
+            if (e)
+                std::rethrow_exception(e);
+        });
+    run_test(ioc, [&]() -> asio::awaitable<void> {
+        error_code ec;
+        co_await silent.async_connect(prov.endpoint(),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+        EXPECT_FALSE(ec);
+        co_await partial.async_connect(prov.endpoint(),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+        EXPECT_FALSE(ec);
+        const std::string some = std::string(1, '\x13') + "BitTorrent protocol";
+        co_await asio::async_write(partial, asio::buffer(some),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        EXPECT_FALSE(ec);
+        EXPECT_TRUE(co_await poll_until(
+            ioc,
+            [&] {
+                const auto st = prov.listener->stats();
+                return st.running == 1 && st.unauthenticated == 2;
+            },
+            10s));
+    });
+    ASSERT_EQ(prov.listener->stats().running, 1u);
+    ASSERT_EQ(prov.listener->stats().unauthenticated, 2u);
+
+    prov.listener->stop();
+    ioc.restart();
+    const auto t0 = std::chrono::steady_clock::now();
+    ioc.run_for(10s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(ioc.stopped()) << "the io_context still had work 10 s after stop()";
+    EXPECT_LT(took, 2s);
+    ASSERT_TRUE(flow.has_value()) << "the agent's flow did not end";
+    EXPECT_NE(flow->end, flow_end::completed) << flow->detail;
+    EXPECT_TRUE(prov.reports.empty()); // no callback after stop()
+    for (tcp::socket* s : {&silent, &partial}) {
+        char c;
+        error_code ec;
+        s->read_some(asio::buffer(&c, 1), ec);
+        EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+    }
+}
+
 } // namespace
 } // namespace glasnode::node
