@@ -418,10 +418,12 @@ TEST(agent_core, the_same_seed_gives_the_same_schedule_and_flow_seeds) {
         agent a(short_options(), rng);
         auto out = a.start(t0);
         std::vector<std::uint64_t> v;
-        for (const auto& f : sent<negotiate>(out).at(0).schedule)
+        const auto proposal = sent<negotiate>(out);
+        for (const auto& f : proposal.at(0).schedule)
             v.push_back(f.index * 1000u + f.group * 10u + static_cast<unsigned>(f.kind));
         out = a.receive(t0, wire::encode_message(a_grant()));
-        for (const auto& f : all_of<start_flows>(out).at(0).flows)
+        const auto slot = all_of<start_flows>(out);
+        for (const auto& f : slot.at(0).flows)
             v.push_back(f.seed);
         return v;
     };
