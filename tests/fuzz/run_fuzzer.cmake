@@ -1,7 +1,7 @@
-# Runs one libFuzzer binary for a bounded time on a fresh copy of its seed corpus (the checked-in
+# Runs one libFuzzer binary for a bounded time on a fresh copy of its corpus (the checked-in
 # corpus is never written to). Fails when the fuzzer exits non-zero: a crash, a sanitizer report,
 # a leak, a timeout of one input or the RSS limit.
-# Variables: FUZZER, CORPUS, WORK, SECONDS, RSS_MB.
+# Variables: FUZZER, CORPUS, WORK, SECONDS, RSS_MB; DICT (used when the file exists).
 foreach(var FUZZER CORPUS WORK SECONDS RSS_MB)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "run_fuzzer.cmake: ${var} is not set")
@@ -15,6 +15,11 @@ if(seeds)
   file(COPY ${seeds} DESTINATION ${WORK}/corpus)
 endif()
 
+set(dict_arg)
+if(DEFINED DICT AND EXISTS ${DICT})
+  set(dict_arg -dict=${DICT})
+endif()
+
 execute_process(
   COMMAND ${FUZZER}
     -max_total_time=${SECONDS}
@@ -22,6 +27,7 @@ execute_process(
     -timeout=10
     -max_len=4096
     -print_final_stats=1
+    ${dict_arg}
     -artifact_prefix=${WORK}/artifacts/
     ${WORK}/corpus
   WORKING_DIRECTORY ${WORK}

@@ -115,6 +115,8 @@ TEST_F(provider_fixture, full_test_on_loopback_completes_every_flow_and_comparis
                       std::chrono::seconds(120));
     ASSERT_TRUE(report) << report.err().describe();
     ASSERT_EQ(report->runs.size(), 1u);
+    // short_test(): per direction 4 sequential flows x 2 repetitions and 3 concurrent pairs.
+    ASSERT_EQ(report->runs[0].size(), 2u * (4 * 2 + 3 * 2));
     for (const auto& f : report->runs[0]) {
         EXPECT_EQ(f.agent.end, proto::flow_end::completed) << f.spec.index;
         EXPECT_EQ(f.provider.end, proto::flow_end::completed) << f.spec.index;
@@ -123,6 +125,7 @@ TEST_F(provider_fixture, full_test_on_loopback_completes_every_flow_and_comparis
     }
     ASSERT_EQ(report->analysis.verdicts.size(), 4u);
     const auto j = to_json(*report);
+    ASSERT_EQ(j.at("verdicts").size(), 4u);
     for (const auto& v : j.at("verdicts")) {
         // Loopback flows are CPU-bound: beside other tests one flow can run far slower than
         // another, so throughput verdicts say nothing here (the emulated ISP in tests/emu
@@ -219,6 +222,7 @@ TEST_F(provider_fixture, wrong_token_on_a_test_port_is_refused_and_service_conti
     auto report = run(io, run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, short_test()),
                       std::chrono::seconds(120));
     ASSERT_TRUE(report) << report.err().describe();
+    ASSERT_EQ(report->analysis.verdicts.size(), 4u);
     for (const auto& v : report->analysis.verdicts) {
         EXPECT_NE(v.outcome, proto::verdict::blocked);
         EXPECT_NE(v.outcome, proto::verdict::reset_injected);

@@ -1,9 +1,10 @@
-// Child process of the crash test. Usage: storage_crash_writer DIR txn|group
+// Child process of the crash tests. Usage: storage_crash_writer DIR txn|group
 //
 // Commits one record per id, forever, and writes each id (8 bytes, host order) to stdout only
 // once it is committed: after commit() returned ("txn") or from the group commit completion
-// ("group"). The parent kills it with SIGKILL at some point and checks that every reported id
-// survived. It resumes after the highest id already stored.
+// ("group"). The parent ends it at some point -- with SIGKILL (process crash), or by having
+// the power-loss shim cut the power mid-commit (power loss) -- and checks that every reported
+// id survived. It resumes after the highest id already stored.
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>

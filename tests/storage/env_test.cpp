@@ -1,9 +1,13 @@
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -273,37 +277,83 @@ TEST(environment, concurrent_readers_and_a_growing_writer) {
     ASSERT_TRUE(env);
     auto t = table<std::uint64_t, std::string>::open(**env, "blobs");
     ASSERT_TRUE(t);
+    constexpr std::uint64_t batches = 32;
+    constexpr std::uint64_t per_batch = 32;
+
+    // The writer waits after each commit until the reader has seen it, so that reads really
+    // interleave with the commits and the map growths (waiting on what the reader saw, not
+    // on time). The reader records every count it read.
+    std::mutex mu;
+    std::condition_variable seen_cv;
+    std::uint64_t latest_seen = 0;
+    bool reader_stopped = false;
     std::atomic<bool> done{false};
-    std::atomic<std::uint64_t> reads{0};
+    std::vector<std::uint64_t> counts;
     std::thread reader([&] {
         while (!done.load()) {
             auto tx = (*env)->begin_read();
-            ASSERT_TRUE(tx) << tx.err().describe();
+            if (!tx) {
+                ADD_FAILURE() << tx.err().describe();
+                break;
+            }
             auto n = t->count(*tx);
-            ASSERT_TRUE(n);
-            reads.fetch_add(1);
+            if (!n) {
+                ADD_FAILURE() << n.err().describe();
+                break;
+            }
+            tx->abort();
+            std::lock_guard lk(mu);
+            counts.push_back(*n);
+            latest_seen = std::max(latest_seen, *n);
+            seen_cv.notify_all();
         }
+        std::lock_guard lk(mu);
+        reader_stopped = true;
+        seen_cv.notify_all();
     });
     const std::string blob(2 * kib, 'r');
-    for (std::uint64_t batch = 0; batch < 32; ++batch) {
+    for (std::uint64_t batch = 0; batch < batches; ++batch) {
         status s = (*env)->write([&](write_txn& tx) -> status {
-            for (std::uint64_t i = 0; i < 32; ++i) {
-                if (auto p = t->put(tx, batch * 32 + i, blob); !p) {
+            for (std::uint64_t i = 0; i < per_batch; ++i) {
+                if (auto p = t->put(tx, batch * per_batch + i, blob); !p) {
                     return p;
                 }
             }
             return {};
         });
-        ASSERT_TRUE(s) << s.err().describe();
+        if (!s) {
+            ADD_FAILURE() << "batch " << batch << ": " << s.err().describe();
+            break; // the reader must still be stopped and joined
+        }
+        std::unique_lock lk(mu);
+        seen_cv.wait(lk, [&] { return reader_stopped || latest_seen >= (batch + 1) * per_batch; });
+        if (reader_stopped) {
+            break;
+        }
     }
     done.store(true);
     reader.join();
     EXPECT_GE((*env)->map_resizes(), 1u);
+
+    // Every snapshot holds whole batches and no snapshot goes back in time; the reader saw
+    // each of the 32 commits (the writer waited for it).
+    std::set<std::uint64_t> distinct;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+        EXPECT_EQ(counts[i] % per_batch, 0u) << "read " << i << " saw half a commit";
+        if (i > 0) {
+            EXPECT_GE(counts[i], counts[i - 1]) << "read " << i;
+        }
+        distinct.insert(counts[i]);
+    }
+    EXPECT_GE(counts.size(), batches);
+    for (std::uint64_t batch = 1; batch <= batches; ++batch) {
+        EXPECT_EQ(distinct.count(batch * per_batch), 1u) << "commit " << batch << " never read";
+    }
     auto tx = (*env)->begin_read();
     ASSERT_TRUE(tx);
     auto n = t->count(*tx);
     ASSERT_TRUE(n);
-    EXPECT_EQ(*n, 32u * 32u);
+    EXPECT_EQ(*n, batches * per_batch);
 }
 
 } // namespace

@@ -178,6 +178,8 @@ TEST(ProviderTokens, ABrokenSourceCannotGrantTwoTestsTheSameToken) {
 
 TEST_F(ProviderTest, AuthorizesEachFlowOnce) {
     const token_t token = start_small(9);
+    ASSERT_EQ(small_schedule().size(), 4u);
+    std::size_t authorized = 0;
     for (const flow_spec& f : small_schedule()) {
         const info_hash_t ih = flow_info_hash(token, f.index);
         const flow_authorization a = m_provider.authorize_flow(t0 + 1s, f.kind, ih, f.port);
@@ -188,11 +190,13 @@ TEST_F(ProviderTest, AuthorizesEachFlowOnce) {
         EXPECT_EQ(assignment->spec, f);
         EXPECT_EQ(assignment->role, provider_role(f.dir));
         EXPECT_EQ(assignment->deadline, t0 + small_schedule_wall + margin);
+        ++authorized;
 
         const flow_authorization again = m_provider.authorize_flow(t0 + 2s, f.kind, ih, f.port);
         ASSERT_TRUE(std::holds_alternative<flow_refusal>(again));
         EXPECT_EQ(std::get<flow_refusal>(again), flow_refusal::already_used);
     }
+    EXPECT_EQ(authorized, 4u);
 }
 
 TEST_F(ProviderTest, RefusesUnknownWrongKindAndWrongPort) {
@@ -451,7 +455,10 @@ TEST(ProviderSamples, ReportsAreMergedDownToTheSampleBudget) {
     const effects out = p.on_collect(t0 + 2s, 1, collect{});
     const auto reply = only_reply<collect_reply>(out, 1);
     ASSERT_TRUE(reply); // it decoded, so it is within the message bounds
+    ASSERT_EQ(reply->measurements.size(), 64u);
+    std::uint16_t index = 0;
     for (const flow_measurement& m : reply->measurements) {
+        EXPECT_EQ(m.index, index++);
         EXPECT_LE(m.samples.size(), sample_budget(64));
         EXPECT_EQ(m.samples.size(), 250u); // 1000 -> 500 -> 250
         EXPECT_EQ(m.sample_interval_us, 2000u);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include "overlay/wire/bytes.hpp"
 #include "support.hpp"
 #include "tests_proto/diff/measurement.hpp"
 #include "tests_proto/negotiation/schedule.hpp"
@@ -109,15 +110,48 @@ TEST(FlowToken, IsKeyedBlake2bOverTheDomainAndIndex) {
     EXPECT_EQ(flow_info_hash(test_token, 0x0102), diff::info_hash_of_token(expected));
 }
 
+// Keyed BLAKE2b computed here with libsodium's own call, independently of flow_token().
+token_t expected_flow_token(const token_t& test_token, std::uint16_t index) {
+    std::string input = "glasnode/diff/flow";
+    input += static_cast<char>(index >> 8);
+    input += static_cast<char>(index & 0xff);
+    token_t out{};
+    EXPECT_EQ(crypto_generichash(out.data(), out.size(),
+                                 reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+                                 test_token.data(), test_token.size()),
+              0);
+    return out;
+}
+
+TEST(FlowToken, MatchesValuesComputedElsewhere) {
+    // Python: k = bytes((i * 17 + 3) & 0xff for i in range(16));
+    // t = hashlib.blake2b(b"glasnode/diff/flow" + bytes([1, 2]), digest_size=16, key=k)
+    // hashlib.sha1(t.digest()). Pins the wire value an independent implementation must send.
+    token_t test_token{};
+    for (std::size_t i = 0; i < test_token.size(); ++i)
+        test_token[i] = static_cast<std::uint8_t>(i * 17 + 3);
+    EXPECT_EQ(to_hex(flow_token(test_token, 0x0102)), "f63e3c740d1469511e4e671f7af838a2");
+    EXPECT_EQ(to_hex(flow_info_hash(test_token, 0x0102)),
+              "be4f3f5d6fded3b48854802595299cf699a6bf6d");
+    token_t zero{};
+    EXPECT_EQ(to_hex(flow_info_hash(zero, 0)), "f2b3b66c1b2655252c122f53fdd1baa353f3a064");
+    token_t one{};
+    one[15] = 1;
+    EXPECT_EQ(to_hex(flow_info_hash(one, 63)), "41cebb71472a45150b34dd9f442d129c1de0d9cb");
+}
+
 TEST(FlowToken, DiffersPerFlowAndPerTest) {
     token_t a{};
     token_t b{};
     b[15] = 1;
     std::set<info_hash_t> seen;
     for (std::uint16_t i = 0; i < 64; ++i) {
-        EXPECT_EQ(flow_info_hash(a, i), flow_info_hash(a, i));
-        seen.insert(flow_info_hash(a, i));
-        seen.insert(flow_info_hash(b, i));
+        for (const token_t& t : {a, b}) {
+            const token_t expected = expected_flow_token(t, i);
+            EXPECT_EQ(flow_token(t, i), expected) << i;
+            EXPECT_EQ(flow_info_hash(t, i), diff::info_hash_of_token(expected)) << i;
+            seen.insert(flow_info_hash(t, i));
+        }
     }
     EXPECT_EQ(seen.size(), 128u);
     // The token itself is never what the handshake carries.
