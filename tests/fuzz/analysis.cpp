@@ -23,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tests/fuzz/fuzz_input.hpp"
 #include "tests_proto/analysis/verdict.hpp"
 
 using namespace glasnode;
@@ -35,27 +36,6 @@ void require(bool condition) {
         std::abort();
 }
 
-class reader {
-public:
-    reader(const std::uint8_t* data, std::size_t size) : m_data(data), m_size(size) {}
-    bool done() const { return m_pos >= m_size; }
-    std::uint8_t u8() { return done() ? 0 : m_data[m_pos++]; }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(u8() << 8 | u8()); }
-    double raw_double() {
-        std::uint8_t b[8]{};
-        for (auto& x : b)
-            x = u8();
-        double d;
-        std::memcpy(&d, b, sizeof d);
-        return d;
-    }
-
-private:
-    const std::uint8_t* m_data;
-    std::size_t m_size;
-    std::size_t m_pos = 0;
-};
-
 constexpr flow_end all_ends[] = {
     flow_end::completed,        flow_end::reset_received, flow_end::eof_early,
     flow_end::stalled,          flow_end::connect_failed, flow_end::connect_timeout,
@@ -64,7 +44,7 @@ constexpr flow_end all_ends[] = {
 
 // Flow record: flags (dir, port, kind, concurrent, sender resets, receiver resets, raw
 // doubles, oversized), group, repetition, end, mean, interval, sample count, samples, resets.
-flow_record read_flow(reader& r, bool& oversized_used) {
+flow_record read_flow(fuzz::fuzz_input& r, bool& oversized_used) {
     const std::uint8_t flags = r.u8();
     const bool raw = (flags & 0x40) != 0;
     flow_record f;
@@ -261,7 +241,7 @@ void check_verdicts(const std::vector<flow_record>& flows, const test_analysis& 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1)
         return 0;
-    reader r(data, size);
+    fuzz::fuzz_input r(byte_view(data, size));
     const std::uint8_t control = r.u8();
     analysis_settings settings;
     if ((control & 1) != 0) {

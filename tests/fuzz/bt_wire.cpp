@@ -8,6 +8,7 @@
 //     delivery on. Every message must come back as it was written, in order, and every piece's
 //     block bytes must equal the bytes that were encoded.
 // Any violation aborts.
+#include "tests/fuzz/fuzz_input.hpp"
 #include "tests_proto/diff/bt_wire.hpp"
 
 #include <algorithm>
@@ -118,26 +119,6 @@ void raw_mode(std::uint8_t control, byte_view in) {
     }
 }
 
-// Reads the script; past its end every read gives zeros.
-class reader {
-public:
-    explicit reader(byte_view in) : m_in(in) {}
-    bool done() const { return m_pos >= m_in.size(); }
-    std::uint8_t u8() { return done() ? 0 : m_in[m_pos++]; }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(u8() << 8 | u8()); }
-    std::uint32_t u32() { return static_cast<std::uint32_t>(u16()) << 16 | u16(); }
-    // Up to n bytes of the script.
-    byte_view take(std::size_t n) {
-        n = std::min(n, m_in.size() - std::min(m_pos, m_in.size()));
-        const byte_view out = m_in.subspan(m_pos, n);
-        m_pos += n;
-        return out;
-    }
-
-private:
-    byte_view m_in;
-    std::size_t m_pos = 0;
-};
 
 constexpr std::size_t max_ops = 48;
 constexpr std::size_t max_payload = 128 * 1024; // keeps one input fast
@@ -154,7 +135,7 @@ struct script {
 
 // Script: [handshake: reserved 8, info-hash 20, peer id 20 when expected], then ops. Each op is
 // one byte choosing the message (and for a piece, how it is written), then its fields.
-script read_script(reader& r, bool expect_handshake) {
+script read_script(fuzz::fuzz_input& r, bool expect_handshake) {
     script s;
     if (expect_handshake) {
         const byte_view h = r.take(48);
@@ -335,7 +316,7 @@ private:
 
 void encoded_mode(std::uint8_t control, byte_view in) {
     const bool expect_handshake = (control & 1) != 0;
-    reader r(in);
+    fuzz::fuzz_input r(in);
     const script s = read_script(r, expect_handshake);
     std::uint64_t seed = control;
     for (std::size_t i = 0; i < std::min<std::size_t>(in.size(), 8); ++i)

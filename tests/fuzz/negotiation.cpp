@@ -19,6 +19,7 @@
 
 #include "overlay/identity/random.hpp"
 #include "overlay/wire/core_messages.hpp"
+#include "tests/fuzz/fuzz_input.hpp"
 #include "tests_proto/negotiation/agent.hpp"
 #include "tests_proto/negotiation/messages.hpp"
 #include "tests_proto/negotiation/provider.hpp"
@@ -33,24 +34,6 @@ void require(bool condition) {
         std::abort();
 }
 
-class script {
-public:
-    explicit script(byte_view in) : m_in(in) {}
-    bool done() const { return m_pos >= m_in.size(); }
-    std::uint8_t u8() { return done() ? 0 : m_in[m_pos++]; }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(u8() << 8 | u8()); }
-    std::uint32_t u32() { return static_cast<std::uint32_t>(u16()) << 16 | u16(); }
-    byte_view take(std::size_t n) {
-        n = std::min(n, m_in.size() - std::min(m_pos, m_in.size()));
-        const byte_view out = m_in.subspan(m_pos, n);
-        m_pos += n;
-        return out;
-    }
-
-private:
-    byte_view m_in;
-    std::size_t m_pos = 0;
-};
 
 template <class M>
 void round_trip(const wire::envelope& env) {
@@ -80,7 +63,7 @@ void check_decoders(byte_view in) {
     round_trip<cancel>(*env);
 }
 
-flow_spec spec_from(script& s, std::uint16_t index) {
+flow_spec spec_from(fuzz::fuzz_input& s, std::uint16_t index) {
     flow_spec f;
     f.index = index;
     const std::uint8_t bits = s.u8();
@@ -92,7 +75,7 @@ flow_spec spec_from(script& s, std::uint16_t index) {
     return f;
 }
 
-flow_measurement measurement_from(script& s) {
+flow_measurement measurement_from(fuzz::fuzz_input& s) {
     flow_measurement m;
     m.index = s.u8();
     m.end = static_cast<flow_end>(s.u8() % (max_flow_end + 1));
@@ -133,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const byte_view in(data, size);
     check_decoders(in);
 
-    script s(in);
+    fuzz::fuzz_input s(in);
     seeded_random random(s.u8());
     provider_options options;
     options.max_queue = 1 + s.u8() % 4;

@@ -49,6 +49,7 @@ using diff::max_flow_end;
 using diff::max_measured_time;
 using diff::max_samples_per_message;
 using diff::sample_budget;
+using proto::flow_end;
 using proto::max_samples_per_flow;
 
 inline constexpr std::size_t max_test_name = 32;
