@@ -85,7 +85,7 @@ void check_one(const nlohmann::json& doc) {
 
     // The reader validated everything the analysis refuses: only an empty report cannot be
     // judged.
-    const status analysed = analyse_report(*report);
+    const status analysed = proto::diff::analyse_runs(*report);
     if (!analysed) {
         require(report->runs.empty() && analysed.err().code == errc::invalid_argument);
         return;
@@ -117,7 +117,7 @@ void check_one(const nlohmann::json& doc) {
             require(again->confirmed_keys[i][k].dir == report->confirmed_keys[i][k].dir &&
                     again->confirmed_keys[i][k].port == report->confirmed_keys[i][k].port);
     }
-    require(analyse_report(*again).ok());
+    require(proto::diff::analyse_runs(*again).ok());
     // Intervals are printed in milliseconds to 4 decimals: beyond 2^53 / 10 us a value may
     // not survive, and then the samples' rates differ. Otherwise the analysis saw the same
     // inputs and must say the same.
