@@ -33,8 +33,10 @@ provider=$!
 read -r -t 20 line <"$work/ready" || fail "provider did not print its ready line"
 control=$(sed -n 's/.*control=\([^ ]*\).*/\1/p' <<<"$line")
 
+# The log exists before the agent starts, so that tail below never races its creation.
+: >"$work/agent.log"
 "$glasnode" test "$control" --data-dir "$work/a" --flow-duration 1000 --repetitions 2 --no-confirm \
-  --json >"$work/test.json" 2>"$work/agent.log" &
+  --json >"$work/test.json" 2>>"$work/agent.log" &
 agent=$!
 # Freeze the provider once a few flows have run (the agent prints a line per flow).
 timeout 60 grep -m1 -q '^\[ 3/' <(tail -n +1 --pid="$agent" -f "$work/agent.log") \
