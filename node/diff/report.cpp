@@ -288,8 +288,12 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         r.started_unix_ms = *t;
     if (const auto d = j.find("duration_s"); d != j.end() && d->is_number()) r.duration_s = *d;
     if (const auto peer = j.find("peer"); peer != j.end() && peer->is_object()) {
-        r.peer_id = peer->value("id", std::string{});
-        r.peer_address = peer->value("address", std::string{});
+        // Like the other descriptive fields: read when a string, else left empty. (value()
+        // would throw on another type, and nothing above catches.)
+        if (const auto id = peer->find("id"); id != peer->end() && id->is_string())
+            r.peer_id = *id;
+        if (const auto a = peer->find("address"); a != peer->end() && a->is_string())
+            r.peer_address = *a;
     }
     if (const auto cc = j.find("congestion_control"); cc != j.end() && cc->is_string())
         r.congestion_control = *cc;

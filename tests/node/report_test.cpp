@@ -174,6 +174,21 @@ TEST(ReportJson, MalformedReportsAreRefusedNamingTheField) {
     EXPECT_FALSE(report_from_json(nlohmann::json::array()));
 }
 
+TEST(ReportJson, DescriptiveFieldsOfAnotherTypeAreIgnored) {
+    // A peer id that is not a string once made report_from_json throw out of glasnode analyse.
+    auto j = to_json(sample_report());
+    j["peer"] = {{"id", 5}, {"address", nlohmann::json::array()}};
+    j["test_id"] = 7;
+    j["role"] = nullptr;
+    auto r = report_from_json(j);
+    ASSERT_TRUE(r) << r.err().describe();
+    EXPECT_EQ(r->peer_id, "");
+    EXPECT_EQ(r->peer_address, "");
+    EXPECT_EQ(r->test_id, "");
+    EXPECT_EQ(r->role, "agent");
+    EXPECT_EQ(r->runs.size(), sample_report().runs.size());
+}
+
 TEST(ReportJson, SizesFromTheFileAreBounded) {
     auto j = to_json(sample_report());
     auto too_many = j;
