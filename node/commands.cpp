@@ -18,9 +18,9 @@
 #include "node/daemon.hpp"
 #include "node/diff/agent.hpp"
 #include "node/diff/report.hpp"
-#include "node/results_store.hpp"
 #include "node/endpoint.hpp"
 #include "node/log.hpp"
+#include "node/results_store.hpp"
 #include "overlay/identity/identity.hpp"
 #include "overlay/identity/random.hpp"
 #include "overlay/wire/core_messages.hpp"
@@ -44,10 +44,12 @@ int cmd_keygen(const settings& s) {
                     overlay::node_id_string(existing->key()).c_str());
         return 0;
     }
-    if (existing.err().code != errc::not_found) return fail(existing.err());
+    if (existing.err().code != errc::not_found)
+        return fail(existing.err());
     system_random rng;
     auto created = overlay::identity::load_or_create(s.data_dir, rng);
-    if (!created) return fail(created.err());
+    if (!created)
+        return fail(created.err());
     std::printf("created %s (mode 0600)\nnode id: %s\n",
                 (s.data_dir / overlay::key_file_name).c_str(),
                 overlay::node_id_string(created->key()).c_str());
@@ -58,8 +60,9 @@ int cmd_status(const settings& s, bool json) {
     auto id = overlay::identity::load(s.data_dir);
     if (!id) {
         if (id.err().code == errc::not_found) {
-            std::fprintf(stderr, "glasnode: no identity in %s (create one: glasnode keygen --data-dir %s)\n",
-                         s.data_dir.c_str(), s.data_dir.c_str());
+            std::fprintf(
+                stderr, "glasnode: no identity in %s (create one: glasnode keygen --data-dir %s)\n",
+                s.data_dir.c_str(), s.data_dir.c_str());
             return 1;
         }
         return fail(id.err());
@@ -81,7 +84,8 @@ int cmd_config(const settings& s, bool markdown, bool effective) {
     if (markdown) {
         std::cout << settings_as_markdown();
     } else if (effective) {
-        for (const auto& row : setting_table()) std::cout << row.key << " = " << row.show(s) << "\n";
+        for (const auto& row : setting_table())
+            std::cout << row.key << " = " << row.show(s) << "\n";
     } else {
         std::cout << defaults_as_toml();
     }
@@ -91,7 +95,8 @@ int cmd_config(const settings& s, bool markdown, bool effective) {
 int cmd_ping(const settings& s, const std::string& target, unsigned count,
              const std::string& peer_id) {
     auto where = parse_host_port(target);
-    if (!where) return fail(where.err());
+    if (!where)
+        return fail(where.err());
     std::optional<overlay::public_key> expected;
     if (!peer_id.empty()) {
         bytes raw;
@@ -104,7 +109,8 @@ int cmd_ping(const settings& s, const std::string& target, unsigned count,
     init_logging(s.log_level);
     system_random rng;
     auto id = overlay::identity::load_or_create(s.data_dir, rng);
-    if (!id) return fail(id.err());
+    if (!id)
+        return fail(id.err());
 
     asio::io_context io{1};
     int exit_code = 1;
@@ -162,14 +168,17 @@ int cmd_run(const settings& s) {
     init_logging(s.log_level);
     system_random rng;
     auto id = overlay::identity::load_or_create(s.data_dir, rng);
-    if (!id) return fail(id.err());
+    if (!id)
+        return fail(id.err());
 
     daemon d(s, *id);
-    if (auto st = d.start(); !st) return fail(st.err());
+    if (auto st = d.start(); !st)
+        return fail(st.err());
 
     boost::asio::signal_set signals(d.io(), SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec == asio::error::operation_aborted) return; // the set went away first
+        if (ec == asio::error::operation_aborted)
+            return; // the set went away first
         if (ec) {
             spdlog::error("waiting for signals failed: {}; stop the node with SIGKILL",
                           ec.message());
@@ -208,11 +217,15 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
     o.schedule.sequential_repetitions = r.repetitions;
     o.schedule.concurrent_repetitions = r.pairs;
     o.confirm = r.confirm && r.only_kind.empty();
-    if (r.only_kind == "bt") o.schedule.only_kind = proto::flow_kind::bt;
-    if (r.only_kind == "control") o.schedule.only_kind = proto::flow_kind::control;
+    if (r.only_kind == "bt")
+        o.schedule.only_kind = proto::flow_kind::bt;
+    if (r.only_kind == "control")
+        o.schedule.only_kind = proto::flow_kind::control;
     o.congestion_control = r.congestion_control;
     o.connection.handshake_timeout = s.handshake_timeout;
-    o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    o.progress = [](const std::string& line) {
+        std::fprintf(stderr, "%s\n", line.c_str());
+    };
     return o;
 }
 
@@ -225,7 +238,8 @@ int run_and_report(asio::io_context& io, const overlay::identity& id, random_sou
     int interrupted_by = 0;
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec) return; // cancelled: the test ended first
+        if (ec)
+            return; // cancelled: the test ended first
         interrupted_by = sig;
         // The provider sees the control connection close and frees the slot; the flows'
         // sockets close with the process.
@@ -250,8 +264,10 @@ int run_and_report(asio::io_context& io, const overlay::identity& id, random_sou
                      interrupted_by);
         return 128 + interrupted_by;
     }
-    if (!outcome) return fail(make_error(errc::closed, "the test did not finish"));
-    if (!*outcome) return fail(outcome->err());
+    if (!outcome)
+        return fail(make_error(errc::closed, "the test did not finish"));
+    if (!*outcome)
+        return fail(outcome->err());
     const test_report& r = **outcome;
     if (auto st = store.put_durable(to_record(r)); !st)
         std::fprintf(stderr, "glasnode: result not stored: %s\n", st.err().describe().c_str());
@@ -266,19 +282,23 @@ int run_and_report(asio::io_context& io, const overlay::identity& id, random_sou
 
 int cmd_test(const settings& s, const test_request& request) {
     auto where = parse_host_port(request.target);
-    if (!where) return fail(where.err());
+    if (!where)
+        return fail(where.err());
     agent_options o = agent_options_from(s, request);
     if (!request.peer_id.empty()) {
         auto k = parse_peer_id(request.peer_id);
-        if (!k) return fail(k.err());
+        if (!k)
+            return fail(k.err());
         o.expected_peer = *k;
     }
     init_logging(s.log_level);
     system_random rng;
     auto id = overlay::identity::load_or_create(s.data_dir, rng);
-    if (!id) return fail(id.err());
+    if (!id)
+        return fail(id.err());
     auto store = results_store::open(s.data_dir, s.storage_map_size);
-    if (!store) return fail(make_error(store.err().code, "database: " + store.err().reason));
+    if (!store)
+        return fail(make_error(store.err().code, "database: " + store.err().reason));
 
     asio::io_context io{1};
     std::optional<result<tcp::endpoint>> ep;
@@ -286,22 +306,26 @@ int cmd_test(const settings& s, const test_request& request) {
         io, [&]() -> asio::awaitable<void> { ep.emplace(co_await resolve(*where)); },
         log_coroutine_failure{"resolve"});
     io.run();
-    if (!ep || !*ep) return fail(ep ? ep->err() : make_error(errc::not_found, request.target));
+    if (!ep || !*ep)
+        return fail(ep ? ep->err() : make_error(errc::not_found, request.target));
     io.restart();
     return run_and_report(io, *id, rng, **store, **ep, std::move(o), request.json);
 }
 
 int cmd_results(const settings& s, std::size_t limit, bool json, const std::string& test_id) {
     auto store = results_store::open(s.data_dir, s.storage_map_size);
-    if (!store) return fail(make_error(store.err().code, "database: " + store.err().reason));
+    if (!store)
+        return fail(make_error(store.err().code, "database: " + store.err().reason));
     std::vector<test_record> records;
     if (!test_id.empty()) {
         auto r = (*store)->find(test_id);
-        if (!r) return fail(r.err());
+        if (!r)
+            return fail(r.err());
         records.push_back(std::move(*r));
     } else {
         auto all = (*store)->list(limit);
-        if (!all) return fail(all.err());
+        if (!all)
+            return fail(all.err());
         records = std::move(*all);
     }
     if (json) {
@@ -317,7 +341,8 @@ int cmd_results(const settings& s, std::size_t limit, bool json, const std::stri
         std::printf("no results yet in %s (run: glasnode test HOST:PORT)\n", s.data_dir.c_str());
         return 0;
     }
-    for (const auto& r : records) std::cout << to_table(r) << "\n";
+    for (const auto& r : records)
+        std::cout << to_table(r) << "\n";
     return 0;
 }
 
@@ -347,11 +372,13 @@ int cmd_analyse(const std::vector<std::string>& files, bool json) {
             complain(file, "not JSON");
             continue;
         }
-        if (!doc.is_array()) doc = nlohmann::json::array({std::move(doc)});
+        if (!doc.is_array())
+            doc = nlohmann::json::array({std::move(doc)});
         for (const auto& one : doc) {
             auto report = report_from_json(one);
             if (report) {
-                if (auto st = proto::diff::analyse_runs(*report); !st) report = st.err();
+                if (auto st = proto::diff::analyse_runs(*report); !st)
+                    report = st.err();
             }
             if (!report) {
                 complain(file, report.err().describe());
@@ -380,14 +407,18 @@ int cmd_demo(const settings& s, const test_request& request) {
     agent_settings.data_dir = s.data_dir / "demo" / "agent";
 
     auto provider_id = overlay::identity::load_or_create(provider_settings.data_dir, rng);
-    if (!provider_id) return fail(provider_id.err());
+    if (!provider_id)
+        return fail(provider_id.err());
     auto agent_id = overlay::identity::load_or_create(agent_settings.data_dir, rng);
-    if (!agent_id) return fail(agent_id.err());
+    if (!agent_id)
+        return fail(agent_id.err());
     auto store = results_store::open(agent_settings.data_dir, s.storage_map_size);
-    if (!store) return fail(make_error(store.err().code, "database: " + store.err().reason));
+    if (!store)
+        return fail(make_error(store.err().code, "database: " + store.err().reason));
 
     daemon provider(provider_settings, *provider_id);
-    if (auto st = provider.start(); !st) return fail(st.err());
+    if (auto st = provider.start(); !st)
+        return fail(st.err());
     std::printf("glasnode demo: a local overlay on loopback\n");
     std::printf("  provider node %s\n  %s\n", overlay::node_id_string(provider_id->key()).c_str(),
                 provider.ready_line().c_str());
@@ -416,7 +447,8 @@ nlohmann::json expectation_json(const sim::expectation_check& c) {
                      {"port", proto::to_string(c.expected.port)},
                      {"verdict", proto::to_string(c.expected.outcome)},
                      {"met", c.met}};
-    if (c.expected.why) j["basis"] = proto::to_string(*c.expected.why);
+    if (c.expected.why)
+        j["basis"] = proto::to_string(*c.expected.why);
     j["actual"] = c.actual ? nlohmann::json(proto::to_string(*c.actual)) : nlohmann::json();
     j["actual_basis"] =
         c.actual_basis ? nlohmann::json(proto::to_string(*c.actual_basis)) : nlohmann::json();
@@ -441,11 +473,13 @@ int cmd_sim(const std::string& file, const std::optional<std::string>& seed_text
         }
     }
     auto run = sim::run_diff_test(sim::harness_for(*sc, seed));
-    if (!run) return fail(run.err());
+    if (!run)
+        return fail(run.err());
 
     // The agent's view of the test, as `glasnode test` reports it; the peer is the simulator.
     test_report r;
-    if (run->data) static_cast<proto::diff::test_data&>(r) = *run->data;
+    if (run->data)
+        static_cast<proto::diff::test_data&>(r) = *run->data;
     r.test_id = sc->name;
     r.role = "agent";
     r.peer_id = "sim";
@@ -458,7 +492,8 @@ int cmd_sim(const std::string& file, const std::optional<std::string>& seed_text
 
     if (json) {
         nlohmann::json expect = nlohmann::json::array();
-        for (const auto& c : checks) expect.push_back(expectation_json(c));
+        for (const auto& c : checks)
+            expect.push_back(expectation_json(c));
         nlohmann::json j{{"scenario", sc->name},
                          {"policy", sc->policy_kind},
                          {"seed", seed},
@@ -469,7 +504,8 @@ int cmd_sim(const std::string& file, const std::optional<std::string>& seed_text
                          {"verdicts", to_json(r)["verdicts"]},
                          {"expect", std::move(expect)},
                          {"expectations_met", all_met}};
-        if (run->failure) j["error"] = run->failure->describe();
+        if (run->failure)
+            j["error"] = run->failure->describe();
         std::cout << j.dump() << std::endl;
         return 0;
     }

@@ -18,15 +18,15 @@ int cmd_config(const settings& s, bool markdown, bool effective);
 // `peer_id` (hex), when given, must match the key the peer authenticates with.
 // How a person asked for a differential test (`glasnode test` and the demo).
 struct test_request {
-    std::string target;            // "HOST:CONTROL_PORT"
+    std::string target; // "HOST:CONTROL_PORT"
     bool json = false;
     bool confirm = true;
     unsigned flow_duration_ms = 2500;
     unsigned repetitions = 2;
-    unsigned pairs = 0;            // repetitions of the concurrent pairs (paired rule)
+    unsigned pairs = 0; // repetitions of the concurrent pairs (paired rule)
     std::string congestion_control;
-    std::string peer_id;           // hex; empty: accept any key
-    std::string only_kind;         // "bt" | "control": classifier checks; empty: both
+    std::string peer_id;   // hex; empty: accept any key
+    std::string only_kind; // "bt" | "control": classifier checks; empty: both
 };
 // Runs one full test against a provider and prints it (a table, or one JSON object); stores
 // it. 0 when the test ran, whatever the verdicts; 128 + N when signal N (SIGINT, SIGTERM)

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "node/asio.hpp"
-
 #include "node/settings.hpp"
 #include "overlay/identity/identity.hpp"
 #include "storage/result.hpp"

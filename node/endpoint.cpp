@@ -20,7 +20,8 @@ result<host_port> parse_host_port(std::string_view text) {
         port_text = text.substr(close + 2);
     } else {
         const auto colon = text.rfind(':');
-        if (colon == std::string_view::npos || colon == 0) return bad("missing port");
+        if (colon == std::string_view::npos || colon == 0)
+            return bad("missing port");
         if (text.substr(0, colon).find(':') != std::string_view::npos)
             return bad("put an IPv6 address in brackets");
         out.host = std::string(text.substr(0, colon));
@@ -31,20 +32,22 @@ result<host_port> parse_host_port(std::string_view text) {
     if (ec != std::errc{} || p != port_text.data() + port_text.size() || port < 1 || port > 65535)
         return bad("port must be 1..65535");
     out.port = static_cast<std::uint16_t>(port);
-    if (out.host.empty()) return bad("empty host");
+    if (out.host.empty())
+        return bad("empty host");
     return out;
 }
 
 asio::awaitable<result<tcp::endpoint>> resolve(host_port where) {
     boost::system::error_code ec;
     const auto addr = asio::ip::make_address(where.host, ec);
-    if (!ec) co_return tcp::endpoint(addr, where.port);
+    if (!ec)
+        co_return tcp::endpoint(addr, where.port);
     tcp::resolver resolver(co_await asio::this_coro::executor);
     auto results = co_await resolver.async_resolve(where.host, std::to_string(where.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
     if (ec || results.empty())
-        co_return make_error(errc::not_found, where.host + ": " +
-                                                  (ec ? ec.message() : "no address found"));
+        co_return make_error(errc::not_found,
+                             where.host + ": " + (ec ? ec.message() : "no address found"));
     co_return results.begin()->endpoint();
 }
 

@@ -13,7 +13,8 @@ void init_logging(std::string_view level) {
 }
 
 void log_coroutine_failure::operator()(std::exception_ptr e) const {
-    if (!e) return;
+    if (!e)
+        return;
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& x) {

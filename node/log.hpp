@@ -6,7 +6,6 @@
 #include <string>
 #include <string_view>
 
-
 namespace glasnode::node {
 
 // Sets up the default logger at `level` ("info", ...).

@@ -45,18 +45,19 @@ std::optional<glasnode::node::settings> resolve(const common_options& opts) {
         return std::nullopt;
     };
     if (!opts.config_file.empty()) {
-        if (auto st = node::apply_config_file(s, opts.config_file); !st) return fail(st.err());
+        if (auto st = node::apply_config_file(s, opts.config_file); !st)
+            return fail(st.err());
     }
     for (const auto& kv : opts.sets) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos)
-            return fail(make_error(errc::invalid_argument,
-                                   "--set " + kv + ": expected key=value"));
+            return fail(make_error(errc::invalid_argument, "--set " + kv + ": expected key=value"));
         if (auto st = node::apply_setting(s, kv.substr(0, eq), kv.substr(eq + 1)); !st)
             return fail(st.err());
     }
     for (const auto& [key, value] : opts.flags) {
-        if (auto st = node::apply_setting(s, key, value); !st) return fail(st.err());
+        if (auto st = node::apply_setting(s, key, value); !st)
+            return fail(st.err());
     }
     return s;
 }
@@ -72,10 +73,12 @@ int main(int argc, char** argv) {
 
     common_options opts;
 
-    auto* keygen = app.add_subcommand("keygen", "Create the node identity (if absent) and print its id");
+    auto* keygen =
+        app.add_subcommand("keygen", "Create the node identity (if absent) and print its id");
     add_common(keygen, opts);
 
-    auto* status = app.add_subcommand("status", "Print the node id and the state of the data directory");
+    auto* status =
+        app.add_subcommand("status", "Print the node id and the state of the data directory");
     add_common(status, opts);
     bool status_json = false;
     status->add_flag("--json", status_json, "Print one JSON object");
@@ -97,7 +100,8 @@ int main(int argc, char** argv) {
     config->add_flag("--effective", config_effective,
                      "Print the values after config file and overrides");
 
-    auto* ping = app.add_subcommand("ping", "Open an authenticated control channel to a node and ping it");
+    auto* ping =
+        app.add_subcommand("ping", "Open an authenticated control channel to a node and ping it");
     add_common(ping, opts);
     std::string ping_target;
     unsigned ping_count = 3;
@@ -111,7 +115,8 @@ int main(int argc, char** argv) {
         cmd->add_flag("--json", test_req.json, "Print one JSON object instead of a table");
         cmd->add_flag("!--no-confirm", test_req.confirm,
                       "Skip the confirmation rerun of positive or inconclusive comparisons");
-        cmd->add_option("--flow-duration", test_req.flow_duration_ms, "Length of each flow, ms (default 2500)")
+        cmd->add_option("--flow-duration", test_req.flow_duration_ms,
+                        "Length of each flow, ms (default 2500)")
             ->check(CLI::Range(500u, 30000u));
         cmd->add_option("--repetitions", test_req.repetitions,
                         "Sequential repetitions of each (direction, port, kind)")
@@ -147,7 +152,9 @@ int main(int argc, char** argv) {
         "analyse", "Judge stored test reports anew (files from test --json or results --json)");
     std::vector<std::string> analyse_files;
     bool analyse_json = false;
-    analyse->add_option("files", analyse_files, "Report files")->required()->check(CLI::ExistingFile);
+    analyse->add_option("files", analyse_files, "Report files")
+        ->required()
+        ->check(CLI::ExistingFile);
     analyse->add_flag("--json", analyse_json, "Print one JSON object per report, one per line");
 
     auto* demo = app.add_subcommand(
@@ -160,7 +167,8 @@ int main(int argc, char** argv) {
     std::string sim_file;
     std::string sim_seed;
     bool sim_json = false;
-    sim_cmd->add_option("scenario", sim_file, "Scenario file (TOML; see sim/README.md)")->required();
+    sim_cmd->add_option("scenario", sim_file, "Scenario file (TOML; see sim/README.md)")
+        ->required();
     auto* sim_seed_option =
         sim_cmd->add_option("--seed", sim_seed, "Master seed of the run (default: the scenario's)");
     sim_cmd->add_flag("--json", sim_json, "Print one JSON object instead of a table");
@@ -172,18 +180,28 @@ int main(int argc, char** argv) {
     }
 
     auto s = resolve(opts);
-    if (!s) return 2;
+    if (!s)
+        return 2;
 
     using namespace glasnode::node;
-    if (*keygen) return cmd_keygen(*s);
-    if (*status) return cmd_status(*s, status_json);
-    if (*run) return cmd_run(*s);
-    if (*config) return cmd_config(*s, config_markdown, config_effective);
-    if (*ping) return cmd_ping(*s, ping_target, ping_count, ping_peer_id);
-    if (*test) return cmd_test(*s, test_req);
-    if (*results) return cmd_results(*s, results_limit, results_json, results_id);
-    if (*analyse) return cmd_analyse(analyse_files, analyse_json);
-    if (*demo) return cmd_demo(*s, test_req);
+    if (*keygen)
+        return cmd_keygen(*s);
+    if (*status)
+        return cmd_status(*s, status_json);
+    if (*run)
+        return cmd_run(*s);
+    if (*config)
+        return cmd_config(*s, config_markdown, config_effective);
+    if (*ping)
+        return cmd_ping(*s, ping_target, ping_count, ping_peer_id);
+    if (*test)
+        return cmd_test(*s, test_req);
+    if (*results)
+        return cmd_results(*s, results_limit, results_json, results_id);
+    if (*analyse)
+        return cmd_analyse(analyse_files, analyse_json);
+    if (*demo)
+        return cmd_demo(*s, test_req);
     if (*sim_cmd)
         return cmd_sim(sim_file,
                        sim_seed_option->count() > 0 ? std::optional<std::string>(sim_seed)

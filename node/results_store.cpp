@@ -21,7 +21,8 @@ storage::schema node_schema() {
     s.version = 1;
     s.migrations.push_back([](storage::write_txn& tx) -> status {
         auto t = results_table_t::open(tx, results_table);
-        if (!t) return t.err();
+        if (!t)
+            return t.err();
         return {};
     });
     return s;
@@ -39,16 +40,20 @@ results_store::results_store(std::unique_ptr<storage::environment> env, std::uni
     : m_env(std::move(env)), m_tables(std::move(t)),
       m_writer(std::make_unique<storage::group_commit>(*m_env)) {}
 
-results_store::~results_store() { close(); }
+results_store::~results_store() {
+    close();
+}
 
 result<std::unique_ptr<results_store>> results_store::open(const std::filesystem::path& data_dir,
                                                            std::uint64_t map_size) {
     storage::env_options o;
     o.map_size = map_size;
     auto env = storage::open_with_schema(data_dir / "db", o, node_schema());
-    if (!env) return env.err();
+    if (!env)
+        return env.err();
     auto t = results_table_t::open(**env, results_table);
-    if (!t) return t.err();
+    if (!t)
+        return t.err();
     return std::unique_ptr<results_store>(
         new results_store(std::move(*env), std::make_unique<tables>(tables{std::move(*t)})));
 }
@@ -70,8 +75,7 @@ status results_store::put(test_record r, completion done) {
         try {
             done(outcome);
         } catch (const std::exception& e) {
-            spdlog::error("results: completion for test {} failed: {}", record->test_id,
-                          e.what());
+            spdlog::error("results: completion for test {} failed: {}", record->test_id, e.what());
         } catch (...) {
             spdlog::error("results: completion for test {} failed", record->test_id);
         }
@@ -87,35 +91,44 @@ status results_store::put_durable(test_record r) {
     return committed.get();
 }
 
-status results_store::flush() { return m_writer->flush(); }
+status results_store::flush() {
+    return m_writer->flush();
+}
 
-void results_store::close() { m_writer->stop(); }
+void results_store::close() {
+    m_writer->stop();
+}
 
 result<std::vector<test_record>> results_store::list(std::size_t limit) const {
     auto tx = m_env->begin_read();
-    if (!tx) return tx.err();
+    if (!tx)
+        return tx.err();
     std::vector<test_record> out;
     auto st = m_tables->results.scan(*tx, storage::key_range::all().reversed(),
                                      [&](const results_key&, test_record&& r) {
                                          out.push_back(std::move(r));
                                          return limit == 0 || out.size() < limit;
                                      });
-    if (!st) return st.err();
+    if (!st)
+        return st.err();
     return out;
 }
 
 result<test_record> results_store::find(const std::string& prefix) const {
     auto all = list(0);
-    if (!all) return all.err();
+    if (!all)
+        return all.err();
     std::optional<test_record> hit;
     for (auto& r : *all) {
-        if (r.test_id.rfind(prefix, 0) != 0) continue;
+        if (r.test_id.rfind(prefix, 0) != 0)
+            continue;
         if (hit)
             return make_error(errc::invalid_argument,
                               "test id prefix \"" + prefix + "\" matches several results");
         hit = std::move(r);
     }
-    if (!hit) return make_error(errc::not_found, "no result with test id \"" + prefix + "\"");
+    if (!hit)
+        return make_error(errc::not_found, "no result with test id \"" + prefix + "\"");
     return std::move(*hit);
 }
 

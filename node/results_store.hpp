@@ -26,15 +26,13 @@
 #include <string>
 #include <vector>
 
-#include <msgpack.hpp>
-
-#include "node/asio.hpp"
-
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <msgpack.hpp>
 
+#include "node/asio.hpp"
 #include "storage/env.hpp"
 #include "storage/group_commit.hpp"
 #include "storage/result.hpp"
@@ -58,11 +56,11 @@ struct test_record {
     std::string test_id; // hex
     std::uint64_t started_unix_ms = 0;
     double duration_s = 0;
-    std::string role;          // "agent": we ran it; "provider": we served it
-    std::string peer_id;       // the other node's id (hex)
-    std::string peer_address;  // "HOST:PORT" as dialled or seen (kept locally, never shared)
+    std::string role;         // "agent": we ran it; "provider": we served it
+    std::string peer_id;      // the other node's id (hex)
+    std::string peer_address; // "HOST:PORT" as dialled or seen (kept locally, never shared)
     std::vector<stored_verdict> verdicts;
-    std::string report_json;   // the whole report as `glasnode test --json` printed it
+    std::string report_json; // the whole report as `glasnode test --json` printed it
     MSGPACK_DEFINE(format, test_id, started_unix_ms, duration_s, role, peer_id, peer_address,
                    verdicts, report_json)
 };
@@ -146,7 +144,8 @@ auto results_store::async_put(asio::any_io_executor io_ex, test_record r, Token&
                     std::move(h)(outcome);
                 });
             };
-            if (auto queued = put(std::move(record), deliver); !queued) deliver(queued);
+            if (auto queued = put(std::move(record), deliver); !queued)
+                deliver(queued);
         },
         token, std::move(r));
 }

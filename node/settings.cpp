@@ -21,7 +21,8 @@ status bad(std::string_view key, std::string_view expected, std::string_view got
 }
 
 bool parse_u64(std::string_view text, std::uint64_t& out) {
-    if (text.empty()) return false;
+    if (text.empty())
+        return false;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     return ec == std::errc{} && p == text.data() + text.size();
 }
@@ -43,7 +44,8 @@ bool parse_size(std::string_view text, std::uint64_t& out) {
         }
     }
     std::uint64_t v = 0;
-    if (!parse_u64(text, v) || v > std::numeric_limits<std::uint64_t>::max() / mult) return false;
+    if (!parse_u64(text, v) || v > std::numeric_limits<std::uint64_t>::max() / mult)
+        return false;
     out = v * mult;
     return true;
 }
@@ -64,16 +66,20 @@ bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
         mult = 3'600'000;
     }
     std::uint64_t v = 0;
-    if (!parse_u64(text, v) || v > (1ull << 40) / mult) return false;
+    if (!parse_u64(text, v) || v > (1ull << 40) / mult)
+        return false;
     out = std::chrono::milliseconds(v * mult);
     return true;
 }
 
 std::string show_duration(std::chrono::milliseconds d) {
     const auto ms = d.count();
-    if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-    if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-    if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+    if (ms != 0 && ms % 3'600'000 == 0)
+        return std::to_string(ms / 3'600'000) + "h";
+    if (ms != 0 && ms % 60'000 == 0)
+        return std::to_string(ms / 60'000) + "m";
+    if (ms != 0 && ms % 1000 == 0)
+        return std::to_string(ms / 1000) + "s";
     return std::to_string(ms) + "ms";
 }
 
@@ -85,7 +91,8 @@ std::string show_size(std::uint64_t v) {
         {"KiB", 1ull << 10},
     }};
     for (auto [suffix, m] : units) {
-        if (v != 0 && v % m == 0) return std::to_string(v / m) + std::string(suffix);
+        if (v != 0 && v % m == 0)
+            return std::to_string(v / m) + std::string(suffix);
     }
     return std::to_string(v);
 }
@@ -102,7 +109,9 @@ setting_def port_row(std::string_view key, std::string_view def, std::string_vie
                 s.*member = static_cast<T>(n);
                 return {};
             },
-            [member](const settings& s) { return std::to_string(s.*member); }};
+            [member](const settings& s) {
+                return std::to_string(s.*member);
+            }};
 }
 
 setting_def count_row(std::string_view key, std::string_view def, std::string_view comment,
@@ -111,13 +120,14 @@ setting_def count_row(std::string_view key, std::string_view def, std::string_vi
             [=](settings& s, std::string_view v) -> status {
                 std::uint64_t n = 0;
                 if (!parse_u64(v, n) || n < lo || n > hi)
-                    return bad(key,
-                               "an integer in " + std::to_string(lo) + ".." + std::to_string(hi),
-                               v);
+                    return bad(
+                        key, "an integer in " + std::to_string(lo) + ".." + std::to_string(hi), v);
                 s.*member = static_cast<std::uint32_t>(n);
                 return {};
             },
-            [member](const settings& s) { return std::to_string(s.*member); }};
+            [member](const settings& s) {
+                return std::to_string(s.*member);
+            }};
 }
 
 setting_def size_row(std::string_view key, std::string_view def, std::string_view comment,
@@ -130,12 +140,14 @@ setting_def size_row(std::string_view key, std::string_view def, std::string_vie
                 s.*member = n;
                 return {};
             },
-            [member](const settings& s) { return show_size(s.*member); }};
+            [member](const settings& s) {
+                return show_size(s.*member);
+            }};
 }
 
 setting_def duration_row(std::string_view key, std::string_view def, std::string_view comment,
-                         std::chrono::milliseconds settings::*member,
-                         std::chrono::milliseconds lo, std::chrono::milliseconds hi) {
+                         std::chrono::milliseconds settings::*member, std::chrono::milliseconds lo,
+                         std::chrono::milliseconds hi) {
     return {key, def, comment,
             [=](settings& s, std::string_view v) -> status {
                 std::chrono::milliseconds d{};
@@ -147,7 +159,9 @@ setting_def duration_row(std::string_view key, std::string_view def, std::string
                 s.*member = d;
                 return {};
             },
-            [member](const settings& s) { return show_duration(s.*member); }};
+            [member](const settings& s) {
+                return show_duration(s.*member);
+            }};
 }
 
 setting_def address_row(std::string_view key, std::string_view def, std::string_view comment,
@@ -156,11 +170,14 @@ setting_def address_row(std::string_view key, std::string_view def, std::string_
             [key, member](settings& s, std::string_view v) -> status {
                 boost::system::error_code ec;
                 boost::asio::ip::make_address(std::string(v), ec);
-                if (ec) return bad(key, "an IPv4 or IPv6 address literal", v);
+                if (ec)
+                    return bad(key, "an IPv4 or IPv6 address literal", v);
                 s.*member = std::string(v);
                 return {};
             },
-            [member](const settings& s) { return s.*member; }};
+            [member](const settings& s) {
+                return s.*member;
+            }};
 }
 
 const std::vector<setting_def>& table() {
@@ -174,7 +191,9 @@ const std::vector<setting_def>& table() {
                          s.data_dir = v.empty() ? default_data_dir() : std::filesystem::path(v);
                          return {};
                      },
-                     [](const settings& s) { return s.data_dir.string(); }});
+                     [](const settings& s) {
+                         return s.data_dir.string();
+                     }});
         t.push_back(address_row("bind", "0.0.0.0",
                                 "Address the overlay control port and the test ports listen on.",
                                 &settings::bind_address));
@@ -206,7 +225,9 @@ const std::vector<setting_def>& table() {
                          s.log_level = std::string(v);
                          return {};
                      },
-                     [](const settings& s) { return s.log_level; }});
+                     [](const settings& s) {
+                         return s.log_level;
+                     }});
         t.push_back(count_row("max_control_connections", "64",
                               "Control connections served at once; more are closed on accept.",
                               &settings::max_control_connections, 1, 100000));
@@ -233,10 +254,12 @@ const std::vector<setting_def>& table() {
 std::string toml_value(const setting_def& row, const settings& s) {
     std::string v = row.show(s);
     std::uint64_t n = 0;
-    if (parse_u64(v, n)) return v;
+    if (parse_u64(v, n))
+        return v;
     std::string quoted = "\"";
     for (char c : v) {
-        if (c == '"' || c == '\\') quoted += '\\';
+        if (c == '"' || c == '\\')
+            quoted += '\\';
         quoted += c;
     }
     return quoted + "\"";
@@ -250,19 +273,22 @@ settings settings::defaults() {
         // A default the table cannot parse is a bug in the table: stop rather than run with
         // a setting left at whatever the struct held.
         if (auto st = row.parse(s, row.default_value); !st) {
-            std::fprintf(stderr, "glasnode: bad default for %s: %s\n",
-                         std::string(row.key).c_str(), st.err().reason.c_str());
+            std::fprintf(stderr, "glasnode: bad default for %s: %s\n", std::string(row.key).c_str(),
+                         st.err().reason.c_str());
             std::abort();
         }
     }
     return s;
 }
 
-std::span<const setting_def> setting_table() { return table(); }
+std::span<const setting_def> setting_table() {
+    return table();
+}
 
 status apply_setting(settings& s, std::string_view key, std::string_view value) {
     for (const auto& row : table()) {
-        if (row.key == key) return row.parse(s, value);
+        if (row.key == key)
+            return row.parse(s, value);
     }
     return make_error(errc::invalid_argument, std::string(key) + ": unknown setting");
 }
@@ -276,9 +302,9 @@ status apply_config_file(settings& s, const std::filesystem::path& file) {
     try {
         parsed = toml::parse_file(file.string());
     } catch (const toml::parse_error& e) {
-        return make_error(errc::invalid_argument,
-                          file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
-                              std::string(e.description()));
+        return make_error(errc::invalid_argument, file.string() + ":" +
+                                                      std::to_string(e.source().begin.line) + ": " +
+                                                      std::string(e.description()));
     }
     for (const auto& [k, value] : parsed) {
         const std::string key(k.str());
@@ -294,8 +320,8 @@ status apply_config_file(settings& s, const std::filesystem::path& file) {
                               key + ": expected a string or an integer in " + file.string());
         }
         if (auto st = apply_setting(s, key, text); !st) {
-            return make_error(errc::invalid_argument, st.err().reason + " (in " + file.string() +
-                                                          ")");
+            return make_error(errc::invalid_argument,
+                              st.err().reason + " (in " + file.string() + ")");
         }
     }
     return {};
@@ -325,14 +351,14 @@ std::string settings_as_markdown() {
            "command line with `--set key=value`; the command line wins.\n\n"
         << "| key | default | meaning |\n|---|---|---|\n";
     for (const auto& row : table()) {
-        out << "| `" << row.key << "` | `" << row.default_value << "` | " << row.comment
-            << " |\n";
+        out << "| `" << row.key << "` | `" << row.default_value << "` | " << row.comment << " |\n";
     }
     return out.str();
 }
 
 std::filesystem::path default_data_dir() {
-    if (const char* d = std::getenv("GLASNODE_DATA_DIR"); d && *d) return d;
+    if (const char* d = std::getenv("GLASNODE_DATA_DIR"); d && *d)
+        return d;
     if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
         return std::filesystem::path(x) / "glasnode";
     if (const char* h = std::getenv("HOME"); h && *h)

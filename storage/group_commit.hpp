@@ -53,12 +53,12 @@ struct group_commit_options {
 };
 
 struct group_commit_stats {
-    std::uint64_t submitted = 0; // accepted by submit()
-    std::uint64_t completed = 0; // completions called
-    std::uint64_t failed = 0;    // completions called with an error
-    std::uint64_t commits = 0;   // batches whose commit succeeded
-    std::uint64_t batches = 0;   // batches attempted (commits + failed commits)
-    std::uint64_t rejected = 0;  // submit() refusals (busy or closed)
+    std::uint64_t submitted = 0;         // accepted by submit()
+    std::uint64_t completed = 0;         // completions called
+    std::uint64_t failed = 0;            // completions called with an error
+    std::uint64_t commits = 0;           // batches whose commit succeeded
+    std::uint64_t batches = 0;           // batches attempted (commits + failed commits)
+    std::uint64_t rejected = 0;          // submit() refusals (busy or closed)
     std::uint64_t completions_threw = 0; // completions that broke the no-throw rule
     std::size_t largest_batch = 0;
 };

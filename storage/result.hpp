@@ -33,17 +33,28 @@ enum class errc {
 
 constexpr std::string_view to_string(errc code) noexcept {
     switch (code) {
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::io_error: return "io_error";
-    case errc::not_found: return "not_found";
-    case errc::corrupt: return "corrupt";
-    case errc::protocol_error: return "protocol_error";
-    case errc::limit_exceeded: return "limit_exceeded";
-    case errc::unsupported_version: return "unsupported_version";
-    case errc::auth_failed: return "auth_failed";
-    case errc::timeout: return "timeout";
-    case errc::closed: return "closed";
-    case errc::busy: return "busy";
+    case errc::invalid_argument:
+        return "invalid_argument";
+    case errc::io_error:
+        return "io_error";
+    case errc::not_found:
+        return "not_found";
+    case errc::corrupt:
+        return "corrupt";
+    case errc::protocol_error:
+        return "protocol_error";
+    case errc::limit_exceeded:
+        return "limit_exceeded";
+    case errc::unsupported_version:
+        return "unsupported_version";
+    case errc::auth_failed:
+        return "auth_failed";
+    case errc::timeout:
+        return "timeout";
+    case errc::closed:
+        return "closed";
+    case errc::busy:
+        return "busy";
     }
     return "unknown";
 }
@@ -63,7 +74,9 @@ struct error {
     }
 };
 
-inline error make_error(errc code, std::string reason) { return error{code, std::move(reason)}; }
+inline error make_error(errc code, std::string reason) {
+    return error{code, std::move(reason)};
+}
 
 // A value of T or an error. Accessing the wrong alternative is a programming error (asserted).
 template <class T>

@@ -91,16 +91,26 @@ constexpr std::string_view to_string(flow_role r) noexcept {
 }
 constexpr std::string_view to_string(flow_end e) noexcept {
     switch (e) {
-    case flow_end::completed: return "completed";
-    case flow_end::reset_received: return "reset-received";
-    case flow_end::eof_early: return "eof-early";
-    case flow_end::stalled: return "stalled";
-    case flow_end::connect_failed: return "connect-failed";
-    case flow_end::connect_timeout: return "connect-timeout";
-    case flow_end::handshake_failed: return "handshake-failed";
-    case flow_end::refused: return "refused";
-    case flow_end::error: return "error";
-    case flow_end::not_run: return "not-run";
+    case flow_end::completed:
+        return "completed";
+    case flow_end::reset_received:
+        return "reset-received";
+    case flow_end::eof_early:
+        return "eof-early";
+    case flow_end::stalled:
+        return "stalled";
+    case flow_end::connect_failed:
+        return "connect-failed";
+    case flow_end::connect_timeout:
+        return "connect-timeout";
+    case flow_end::handshake_failed:
+        return "handshake-failed";
+    case flow_end::refused:
+        return "refused";
+    case flow_end::error:
+        return "error";
+    case flow_end::not_run:
+        return "not-run";
     }
     return "unknown";
 }

@@ -37,7 +37,9 @@ control_connection::control_connection(tcp::socket socket, overlay::channel_role
       m_channel(role, self, rng, options.limits), m_remote(endpoint_string(m_socket)),
       m_id(next_connection_id()) {}
 
-control_connection::~control_connection() { close(); }
+control_connection::~control_connection() {
+    close();
+}
 
 void control_connection::arm(watchdog control_connection::*which, clock::duration timeout) {
     watchdog& dog = this->*which;
@@ -47,7 +49,8 @@ void control_connection::arm(watchdog control_connection::*which, clock::duratio
     dog.timer.async_wait(
         [weak = weak_from_this(), which, generation](boost::system::error_code ec) {
             auto self = weak.lock();
-            if (ec || !self || (self.get()->*which).generation != generation) return;
+            if (ec || !self || (self.get()->*which).generation != generation)
+                return;
             (self.get()->*which).fired = true;
             self->close();
         });
@@ -70,9 +73,12 @@ void control_connection::close() noexcept {
 
 error control_connection::io_failure(const boost::system::error_code& ec, std::string_view what,
                                      const watchdog& dog) const {
-    if (dog.fired) return make_error(errc::timeout, std::string(what) + " timed out");
-    if (m_write_error && &dog == &m_read_dog) return *m_write_error;
-    if (ec == asio::error::eof) return make_error(errc::closed, "peer closed the connection");
+    if (dog.fired)
+        return make_error(errc::timeout, std::string(what) + " timed out");
+    if (m_write_error && &dog == &m_read_dog)
+        return *m_write_error;
+    if (ec == asio::error::eof)
+        return make_error(errc::closed, "peer closed the connection");
     if (ec == asio::error::connection_reset)
         return make_error(errc::closed, "connection reset by peer");
     if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
@@ -84,12 +90,14 @@ asio::awaitable<status> control_connection::connect(const tcp::endpoint& to) {
     boost::system::error_code ec;
     if (!m_socket.is_open()) {
         m_socket.open(to.protocol(), ec);
-        if (ec) co_return io_failure(ec, "socket", m_read_dog);
+        if (ec)
+            co_return io_failure(ec, "socket", m_read_dog);
     }
     arm(&control_connection::m_read_dog, m_options.connect_timeout);
     co_await m_socket.async_connect(to, asio::redirect_error(asio::use_awaitable, ec));
     disarm(m_read_dog);
-    if (ec) co_return io_failure(ec, "connect", m_read_dog);
+    if (ec)
+        co_return io_failure(ec, "connect", m_read_dog);
     m_socket.set_option(tcp::no_delay(true), ec);
     m_remote = endpoint_string(m_socket);
     co_return status{};
@@ -97,7 +105,8 @@ asio::awaitable<status> control_connection::connect(const tcp::endpoint& to) {
 
 asio::awaitable<status> control_connection::write_queued() {
     // Only one writer at a time: later senders leave their bytes in m_queued for this loop.
-    if (m_writing) co_return status{};
+    if (m_writing)
+        co_return status{};
     m_writing = true;
     while (!m_queued.empty() && !m_write_error) {
         bytes out = std::exchange(m_queued, {});
@@ -112,19 +121,22 @@ asio::awaitable<status> control_connection::write_queued() {
         }
     }
     m_writing = false;
-    if (m_write_error) co_return *m_write_error;
+    if (m_write_error)
+        co_return *m_write_error;
     co_return status{};
 }
 
 asio::awaitable<status> control_connection::read_more(clock::time_point deadline) {
     const auto left = deadline - clock::now();
-    if (left <= clock::duration::zero()) co_return make_error(errc::timeout, "read timed out");
+    if (left <= clock::duration::zero())
+        co_return make_error(errc::timeout, "read timed out");
     boost::system::error_code ec;
     arm(&control_connection::m_read_dog, left);
     const std::size_t n = co_await m_socket.async_read_some(
         asio::buffer(m_buffer), asio::redirect_error(asio::use_awaitable, ec));
     disarm(m_read_dog);
-    if (ec) co_return io_failure(ec, "read", m_read_dog);
+    if (ec)
+        co_return io_failure(ec, "read", m_read_dog);
     co_return m_channel.receive(byte_view(m_buffer.data(), n));
 }
 
@@ -133,9 +145,11 @@ asio::awaitable<status> control_connection::handshake() {
     while (!m_channel.established()) {
         bytes out = m_channel.take_output();
         m_queued.insert(m_queued.end(), out.begin(), out.end());
-        if (auto st = co_await write_queued(); !st) co_return st;
+        if (auto st = co_await write_queued(); !st)
+            co_return st;
         if (auto st = co_await read_more(deadline); !st) {
-            if (st.err().code != errc::timeout) co_return st;
+            if (st.err().code != errc::timeout)
+                co_return st;
             co_return make_error(errc::timeout,
                                  "handshake not completed within " +
                                      std::to_string(m_options.handshake_timeout.count()) + " ms");
@@ -150,10 +164,13 @@ asio::awaitable<status> control_connection::handshake() {
 asio::awaitable<result<bytes>> control_connection::receive(std::chrono::milliseconds timeout) {
     const auto deadline = clock::now() + timeout;
     for (;;) {
-        if (auto m = m_channel.next_message()) co_return std::move(*m);
-        if (m_channel.failed()) co_return m_channel.failure();
+        if (auto m = m_channel.next_message())
+            co_return std::move(*m);
+        if (m_channel.failed())
+            co_return m_channel.failure();
         if (auto st = co_await read_more(deadline); !st) {
-            if (st.err().code != errc::timeout) co_return st.err();
+            if (st.err().code != errc::timeout)
+                co_return st.err();
             co_return make_error(errc::timeout,
                                  "no message within " + std::to_string(timeout.count()) + " ms");
         }
@@ -161,14 +178,16 @@ asio::awaitable<result<bytes>> control_connection::receive(std::chrono::millisec
 }
 
 asio::awaitable<status> control_connection::send(byte_view message) {
-    if (m_write_error) co_return *m_write_error;
-    if (auto st = m_channel.send(message); !st) co_return st;
+    if (m_write_error)
+        co_return *m_write_error;
+    if (auto st = m_channel.send(message); !st)
+        co_return st;
     bytes out = m_channel.take_output();
     if (m_queued.size() + out.size() > m_options.max_queued_output) {
-        m_write_error = make_error(errc::limit_exceeded,
-                                   "peer is not reading: more than " +
-                                       std::to_string(m_options.max_queued_output) +
-                                       " bytes queued");
+        m_write_error =
+            make_error(errc::limit_exceeded, "peer is not reading: more than " +
+                                                 std::to_string(m_options.max_queued_output) +
+                                                 " bytes queued");
         close();
         co_return *m_write_error;
     }
@@ -180,9 +199,10 @@ asio::awaitable<result<std::shared_ptr<control_connection>>>
 dial_control(asio::any_io_executor ex, tcp::endpoint to, const overlay::identity& self,
              random_source& rng, const overlay::public_key* expected_peer,
              connection_options options) {
-    auto conn = control_connection::create(tcp::socket(ex), overlay::channel_role::initiator,
-                                           self, rng, options);
-    if (expected_peer) conn->expect_peer(*expected_peer);
+    auto conn = control_connection::create(tcp::socket(ex), overlay::channel_role::initiator, self,
+                                           rng, options);
+    if (expected_peer)
+        conn->expect_peer(*expected_peer);
     if (auto st = co_await conn->connect(to); !st) {
         conn->close();
         co_return st.err();

@@ -38,10 +38,9 @@ struct connection_options {
 
 class control_connection : public std::enable_shared_from_this<control_connection> {
 public:
-    static std::shared_ptr<control_connection> create(tcp::socket socket, overlay::channel_role role,
-                                                      const overlay::identity& self,
-                                                      random_source& rng,
-                                                      connection_options options = {});
+    static std::shared_ptr<control_connection>
+    create(tcp::socket socket, overlay::channel_role role, const overlay::identity& self,
+           random_source& rng, connection_options options = {});
     control_connection(const control_connection&) = delete;
     control_connection& operator=(const control_connection&) = delete;
     ~control_connection();
@@ -99,7 +98,7 @@ private:
     std::string m_remote = "?";
     std::optional<overlay::public_key> m_peer;
     std::uint64_t m_id;
-    bytes m_queued;        // encrypted output not yet handed to the socket
+    bytes m_queued;         // encrypted output not yet handed to the socket
     bool m_writing = false; // a coroutine is in write_queued()
     std::optional<error> m_write_error;
     std::array<std::uint8_t, 16 * 1024> m_buffer{};

@@ -30,7 +30,8 @@ asio::awaitable<status> dispatcher::operator()(control_connection& conn, bytes m
         co_return make_error(errc::protocol_error, reason);
     }
     auto st = co_await it->second(conn, *env);
-    if (!st) co_await send_error(conn, wire::to_wire_error(st.err().code), st.err().reason);
+    if (!st)
+        co_await send_error(conn, wire::to_wire_error(st.err().code), st.err().reason);
     co_return st;
 }
 

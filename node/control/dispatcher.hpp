@@ -43,11 +43,12 @@ public:
         } else if (auto st = m_registry.add<M>(); !st) {
             throw std::logic_error("dispatcher: " + st.err().reason);
         }
-        m_handlers[M::type_id] = [h = std::move(handler)](control_connection& c,
-                                                          const wire::envelope& env)
-            -> asio::awaitable<status> {
+        m_handlers[M::type_id] =
+            [h = std::move(handler)](control_connection& c,
+                                     const wire::envelope& env) -> asio::awaitable<status> {
             auto body = wire::decode_body<M>(env);
-            if (!body) co_return body.err();
+            if (!body)
+                co_return body.err();
             co_return co_await h(c, std::move(*body));
         };
     }

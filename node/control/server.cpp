@@ -35,17 +35,20 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
             spdlog::info("control: {} disconnected: {}", who, why.describe());
         else
             spdlog::warn("control: dropped {}: {}", who, why.describe());
-        if (observer) observer(ev);
+        if (observer)
+            observer(ev);
     }
 
     // `keep` holds the server state for as long as the session runs.
-    asio::awaitable<void> serve([[maybe_unused]] std::shared_ptr<state> keep, std::shared_ptr<control_connection> conn) {
+    asio::awaitable<void> serve([[maybe_unused]] std::shared_ptr<state> keep,
+                                std::shared_ptr<control_connection> conn) {
         if (auto st = co_await conn->handshake(); !st) {
             report(*conn, st.err());
             conn->close();
             co_return;
         }
-        spdlog::info("control: {} authenticated as {}", conn->remote(), overlay::short_id(conn->peer()));
+        spdlog::info("control: {} authenticated as {}", conn->remote(),
+                     overlay::short_id(conn->peer()));
         for (;;) {
             auto msg = co_await conn->receive(options.idle_timeout);
             if (!msg) {
@@ -63,10 +66,11 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
     asio::awaitable<void> accept_loop(std::shared_ptr<state> keep) {
         while (!stopped) {
             boost::system::error_code ec;
-            tcp::socket sock = co_await acceptor.async_accept(
-                asio::redirect_error(asio::use_awaitable, ec));
+            tcp::socket sock =
+                co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
             if (ec) {
-                if (stopped || ec == asio::error::operation_aborted) break;
+                if (stopped || ec == asio::error::operation_aborted)
+                    break;
                 spdlog::warn("control: accept failed: {}", ec.message());
                 continue;
             }
@@ -83,8 +87,8 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
                 continue;
             }
             sock.set_option(tcp::no_delay(true), ec);
-            auto conn = control_connection::create(std::move(sock), overlay::channel_role::responder,
-                                                   self, rng, options.connection);
+            auto conn = control_connection::create(
+                std::move(sock), overlay::channel_role::responder, self, rng, options.connection);
             spdlog::debug("control: accepted {}", conn->remote());
             connections.push_back(conn);
             asio::co_spawn(ex, serve(keep, conn), log_coroutine_failure{"control session"});
@@ -97,7 +101,9 @@ control_server::control_server(asio::any_io_executor ex, const overlay::identity
                                message_handler handler)
     : m(std::make_shared<state>(ex, self, rng, options, std::move(handler))) {}
 
-control_server::~control_server() { stop(); }
+control_server::~control_server() {
+    stop();
+}
 
 result<tcp::endpoint> control_server::listen(const tcp::endpoint& at) {
     boost::system::error_code ec;
@@ -111,14 +117,18 @@ result<tcp::endpoint> control_server::listen(const tcp::endpoint& at) {
         return e;
     };
     m->acceptor.open(at.protocol(), ec);
-    if (ec) return fail("open");
+    if (ec)
+        return fail("open");
     m->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     m->acceptor.bind(at, ec);
-    if (ec) return fail("bind");
+    if (ec)
+        return fail("bind");
     m->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail("listen");
+    if (ec)
+        return fail("listen");
     auto ep = m->acceptor.local_endpoint(ec);
-    if (ec) return fail("local_endpoint");
+    if (ec)
+        return fail("local_endpoint");
     return ep;
 }
 
@@ -131,7 +141,8 @@ void control_server::stop() {
     boost::system::error_code ignored;
     m->acceptor.close(ignored);
     for (auto& w : m->connections) {
-        if (auto c = w.lock()) c->close();
+        if (auto c = w.lock())
+            c->close();
     }
     m->connections.clear();
 }

@@ -53,11 +53,12 @@ private:
         while (!self->m_core.finished()) {
             auto payload = co_await self->m_conn->receive(
                 std::chrono::duration_cast<std::chrono::milliseconds>(bound));
-            if (self->m_core.finished()) break;
+            if (self->m_core.finished())
+                break;
             if (!payload) {
                 self->apply(self->m_core.on_closed(
-                    clock::now(), make_error(payload.err().code,
-                                             "control connection: " + payload.err().reason)));
+                    clock::now(),
+                    make_error(payload.err().code, "control connection: " + payload.err().reason)));
                 break;
             }
             self->apply(self->m_core.receive(clock::now(), *payload));
@@ -69,8 +70,8 @@ private:
             if (auto* send = std::get_if<nego::agent_send>(&e)) {
                 asio::co_spawn(
                     m_ex,
-                    [self = shared_from_this(), msg = std::move(send->message)]()
-                        -> asio::awaitable<void> {
+                    [self = shared_from_this(),
+                     msg = std::move(send->message)]() -> asio::awaitable<void> {
                         // A failed send finishes the connection: the reader then reports it to
                         // the core as closed.
                         if (auto st = co_await self->m_conn->send(msg); !st)
@@ -106,7 +107,8 @@ private:
         m_timer.expires_at(*next);
         m_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
             auto self = weak.lock();
-            if (ec || !self || self->m_core.finished()) return;
+            if (ec || !self || self->m_core.finished())
+                return;
             self->apply(self->m_core.handle_expiry(clock::now()));
         });
     }
@@ -124,8 +126,8 @@ private:
             p.seed = f.seed;
             const tcp::endpoint target(m_provider.address(), f.port);
             asio::co_spawn(m_ex, run_agent_flow(m_ex, target, p),
-                           [self = shared_from_this(), spec = f.spec,
-                            paired](std::exception_ptr e, flow_report r) {
+                           [self = shared_from_this(), spec = f.spec, paired](std::exception_ptr e,
+                                                                              flow_report r) {
                                if (e) {
                                    // run_agent_flow reports failures in its report; an
                                    // exception here is a bug, recorded as a local error.
@@ -140,14 +142,15 @@ private:
     }
 
     void flow_finished(const proto::flow_spec& f, bool paired, const flow_report& r) {
-        if (m_core.finished()) return; // the test already ended; this flow was abandoned
+        if (m_core.finished())
+            return; // the test already ended; this flow was abandoned
         ++m_done_flows;
         const double mbps = r.duration.count() > 0 ? static_cast<double>(r.window_bytes) * 8.0 /
                                                          static_cast<double>(r.duration.count())
                                                    : 0.0;
         say(fmt::format("[{:>2}/{}] {:<8} {:<7} {:<7}{} {:>9} {}", m_done_flows, m_run_flows,
-                        proto::to_string(f.dir), proto::to_string(f.port),
-                        proto::to_string(f.kind), paired ? " (paired)" : "         ",
+                        proto::to_string(f.dir), proto::to_string(f.port), proto::to_string(f.kind),
+                        paired ? " (paired)" : "         ",
                         r.role == proto::flow_role::leech ? fmt::format("{:.2f} Mbit/s", mbps)
                                                           : std::string("sent"),
                         proto::to_string(r.end)));
@@ -162,7 +165,8 @@ private:
     }
 
     void say(const std::string& line) const {
-        if (m_o.progress) m_o.progress(line);
+        if (m_o.progress)
+            m_o.progress(line);
     }
 
     asio::any_io_executor m_ex;
@@ -184,10 +188,10 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
                                                    random_source& rng, agent_options o) {
     test_report report;
     report.role = "agent";
-    report.started_unix_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    report.started_unix_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     report.peer_address = to_string(provider);
     report.congestion_control = o.congestion_control;
     std::array<std::uint8_t, 8> id{};
@@ -197,7 +201,8 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
 
     auto conn = co_await dial_control(ex, provider, self, rng,
                                       o.expected_peer ? &*o.expected_peer : nullptr, o.connection);
-    if (!conn) co_return make_error(conn.err().code, to_string(provider) + ": " + conn.err().reason);
+    if (!conn)
+        co_return make_error(conn.err().code, to_string(provider) + ": " + conn.err().reason);
     report.peer_id = overlay::node_id_string((*conn)->peer());
     if (o.progress)
         o.progress(fmt::format("connected to {} (node {})", to_string(provider),
@@ -205,7 +210,8 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
 
     auto driver = std::make_shared<agent_driver>(ex, *conn, provider, rng, o);
     auto data = co_await driver->run();
-    if (!data) co_return data.err();
+    if (!data)
+        co_return data.err();
     static_cast<proto::diff::test_data&>(report) = std::move(*data);
     report.duration_s = std::chrono::duration<double>(clock::now() - t0).count();
     co_return report;

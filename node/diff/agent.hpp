@@ -30,17 +30,17 @@ namespace glasnode::node {
 
 struct agent_options {
     proto::diff::schedule_params schedule;
-    bool confirm = true;                                // rerun positive/inconclusive comparisons
-    std::chrono::milliseconds queue_timeout{300'000};   // longest wait for the provider's slot
-    std::chrono::milliseconds reply_timeout{30'000};    // other control replies
+    bool confirm = true;                              // rerun positive/inconclusive comparisons
+    std::chrono::milliseconds queue_timeout{300'000}; // longest wait for the provider's slot
+    std::chrono::milliseconds reply_timeout{30'000};  // other control replies
     // A ping this often while the test is live (providers drop silent control connections;
     // the default idle timeout is 2 min).
     std::chrono::milliseconds queue_keepalive{5'000};
     // Nothing from the provider for this long ends the test.
     std::chrono::milliseconds silence_timeout{15'000};
-    std::chrono::milliseconds connect_timeout{3'000};   // each test flow's TCP connect
-    std::string congestion_control;                     // "" = the system's default
-    std::optional<overlay::public_key> expected_peer;   // refuse any other provider key
+    std::chrono::milliseconds connect_timeout{3'000}; // each test flow's TCP connect
+    std::string congestion_control;                   // "" = the system's default
+    std::optional<overlay::public_key> expected_peer; // refuse any other provider key
     connection_options connection{};
     // One line per step, for a person watching (stderr in the CLI).
     std::function<void(const std::string&)> progress;

@@ -11,7 +11,8 @@ namespace {
 // Microseconds within the wire bound (a measurement over it would make collect fail whole).
 std::uint64_t wire_us(std::chrono::microseconds d) {
     const auto max = proto::diff::max_measured_time.count();
-    return static_cast<std::uint64_t>(std::clamp<std::chrono::microseconds::rep>(d.count(), 0, max));
+    return static_cast<std::uint64_t>(
+        std::clamp<std::chrono::microseconds::rep>(d.count(), 0, max));
 }
 
 } // namespace

@@ -19,8 +19,7 @@ namespace nego = proto::negotiation;
 } // namespace
 
 struct provider_service::state : std::enable_shared_from_this<provider_service::state> {
-    state(asio::any_io_executor e, provider_service_options o, random_source& r,
-          results_store* s)
+    state(asio::any_io_executor e, provider_service_options o, random_source& r, results_store* s)
         : ex(e), options(o), rng(r), store(s), timer(e) {}
 
     struct session_info {
@@ -50,13 +49,15 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
             if (auto* send = std::get_if<nego::send_message>(&e)) {
                 auto it = sessions.find(send->session);
                 auto conn = it == sessions.end() ? nullptr : it->second.conn.lock();
-                if (!conn) continue;
+                if (!conn)
+                    continue;
                 asio::co_spawn(
                     ex,
                     [conn, msg = std::move(send->message),
                      close = send->close_after]() -> asio::awaitable<void> {
                         auto st = co_await conn->send(msg);
-                        if (!st || close) conn->close();
+                        if (!st || close)
+                            conn->close();
                     },
                     log_coroutine_failure{"provider send"});
             } else if (auto* g = std::get_if<nego::test_granted>(&e)) {
@@ -72,14 +73,17 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
 
     std::string who(std::uint64_t session) const {
         auto it = sessions.find(session);
-        return it == sessions.end() ? "?" : it->second.remote + " peer " +
-                                                it->second.peer_id.substr(0, 16);
+        return it == sessions.end()
+                   ? "?"
+                   : it->second.remote + " peer " + it->second.peer_id.substr(0, 16);
     }
 
     void finished(const nego::test_finished& f) {
-        spdlog::info("provider: test of {} finished: {}", who(f.session), nego::to_string(f.reason));
+        spdlog::info("provider: test of {} finished: {}", who(f.session),
+                     nego::to_string(f.reason));
         auto g = granted.find(f.session);
-        if (g == granted.end()) return;
+        if (g == granted.end())
+            return;
         if (f.reason == nego::finish_reason::completed && store) {
             auto flows = proto::diff::match_measurements(f.schedule, f.agent_measurements,
                                                          f.provider_measurements);
@@ -88,16 +92,14 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
             r.test_id = to_hex(byte_view(f.token.data(), 8));
             r.role = "provider";
             r.started_unix_ms = g->second.started_unix_ms;
-            r.duration_s =
-                std::chrono::duration<double>(clock::now() - g->second.started).count();
+            r.duration_s = std::chrono::duration<double>(clock::now() - g->second.started).count();
             if (info != sessions.end()) {
                 r.peer_id = info->second.peer_id;
                 r.peer_address = info->second.remote;
             }
             r.runs.push_back(std::move(flows));
             if (auto st = proto::diff::analyse_runs(r); !st) {
-                spdlog::warn("provider: analysis of a served test failed: {}",
-                             st.err().describe());
+                spdlog::warn("provider: analysis of a served test failed: {}", st.err().describe());
             } else if (auto put = store->put(to_record(r)); !put) {
                 spdlog::warn("provider: could not store a served test: {}", put.err().describe());
             }
@@ -114,18 +116,20 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
         timer.expires_at(*next);
         timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
             auto s = weak.lock();
-            if (ec || !s || s->stopped) return;
+            if (ec || !s || s->stopped)
+                return;
             s->apply(s->core->handle_expiry(clock::now()));
         });
     }
 
     std::optional<flow_params> authorize(const flow_request& req, proto::test_port port) {
-        if (!core) return std::nullopt;
+        if (!core)
+            return std::nullopt;
         auto a = core->authorize_flow(clock::now(), req.kind, req.info_hash, port);
         if (auto* refusal = std::get_if<nego::flow_refusal>(&a)) {
             spdlog::info("provider: refused a {} flow from {} on the {} port: {}",
-                         proto::to_string(req.kind), to_string(req.remote),
-                         proto::to_string(port), nego::to_string(*refusal));
+                         proto::to_string(req.kind), to_string(req.remote), proto::to_string(port),
+                         nego::to_string(*refusal));
             return std::nullopt;
         }
         const auto& assignment = std::get<nego::flow_assignment>(a);
@@ -142,9 +146,10 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
     }
 
     void flow_finished(const flow_report& report) {
-        if (!core) return;
-        auto out = core->on_flow_finished(clock::now(), report.info_hash,
-                                          to_measurement(report, 0));
+        if (!core)
+            return;
+        auto out =
+            core->on_flow_finished(clock::now(), report.info_hash, to_measurement(report, 0));
         if (!out) {
             spdlog::info("provider: a {} flow from {} was not recorded: {}",
                          proto::to_string(report.kind), to_string(report.remote),
@@ -155,24 +160,25 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
     }
 
     static std::uint64_t unix_now_ms() {
-        return static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count());
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
     }
 };
 
 provider_service::provider_service(std::shared_ptr<state> s) : m(std::move(s)) {}
 
-provider_service::~provider_service() { stop(); }
+provider_service::~provider_service() {
+    stop();
+}
 
 result<std::unique_ptr<provider_service>> provider_service::open(asio::any_io_executor ex,
                                                                  provider_service_options options,
                                                                  random_source& rng,
                                                                  results_store* store) {
     auto s = std::make_shared<state>(ex, options, rng, store);
-    auto open_port = [&](std::uint16_t port, proto::test_port which)
-        -> result<std::unique_ptr<test_port_listener>> {
+    auto open_port = [&](std::uint16_t port,
+                         proto::test_port which) -> result<std::unique_ptr<test_port_listener>> {
         test_port_config c;
         c.bind = tcp::endpoint(options.bind, port);
         std::weak_ptr<state> weak = s;
@@ -180,11 +186,13 @@ result<std::unique_ptr<provider_service>> provider_service::open(asio::any_io_ex
             ex, c,
             [weak, which](const flow_request& req) -> std::optional<flow_params> {
                 auto st = weak.lock();
-                if (!st) return std::nullopt;
+                if (!st)
+                    return std::nullopt;
                 return st->authorize(req, which);
             },
             [weak](const flow_report& report) {
-                if (auto st = weak.lock()) st->flow_finished(report);
+                if (auto st = weak.lock())
+                    st->flow_finished(report);
             },
             [which](const flow_rejection& r) {
                 spdlog::info("provider: {} port dropped {}: {} ({})", proto::to_string(which),
@@ -196,10 +204,12 @@ result<std::unique_ptr<provider_service>> provider_service::open(asio::any_io_ex
         return std::move(*l);
     };
     auto bt = open_port(options.bt_port, proto::test_port::bt);
-    if (!bt) return bt.err();
+    if (!bt)
+        return bt.err();
     s->bt = std::move(*bt);
     auto neutral = open_port(options.neutral_port, proto::test_port::neutral);
-    if (!neutral) return neutral.err();
+    if (!neutral)
+        return neutral.err();
     s->neutral = std::move(*neutral);
     options.negotiation.bt_port = s->bt->local_endpoint().port();
     options.negotiation.neutral_port = s->neutral->local_endpoint().port();
@@ -211,7 +221,8 @@ void provider_service::serve(dispatcher& routes) {
     std::weak_ptr<state> weak = m;
     auto remember = [weak](control_connection& c) {
         auto s = weak.lock();
-        if (!s) return;
+        if (!s)
+            return;
         auto& info = s->sessions[c.id()];
         info.conn = c.weak_from_this();
         info.peer_id = overlay::node_id_string(c.peer());
@@ -221,7 +232,8 @@ void provider_service::serve(dispatcher& routes) {
         [weak, remember](control_connection& c,
                          proto::negotiation::negotiate msg) -> asio::awaitable<status> {
             auto s = weak.lock();
-            if (!s) co_return make_error(errc::closed, "provider stopped");
+            if (!s)
+                co_return make_error(errc::closed, "provider stopped");
             remember(c);
             s->apply(s->core->on_negotiate(clock::now(), c.id(), msg));
             co_return status{};
@@ -229,7 +241,8 @@ void provider_service::serve(dispatcher& routes) {
     routes.on<proto::negotiation::collect>(
         [weak](control_connection& c, proto::negotiation::collect msg) -> asio::awaitable<status> {
             auto s = weak.lock();
-            if (!s) co_return make_error(errc::closed, "provider stopped");
+            if (!s)
+                co_return make_error(errc::closed, "provider stopped");
             // The core holds the collect while our side of the last flows is still draining.
             s->apply(s->core->on_collect(clock::now(), c.id(), msg));
             co_return status{};
@@ -237,14 +250,16 @@ void provider_service::serve(dispatcher& routes) {
     routes.on<proto::negotiation::cancel>(
         [weak](control_connection& c, proto::negotiation::cancel) -> asio::awaitable<status> {
             auto s = weak.lock();
-            if (!s) co_return make_error(errc::closed, "provider stopped");
+            if (!s)
+                co_return make_error(errc::closed, "provider stopped");
             s->apply(s->core->on_cancel(clock::now(), c.id()));
             co_return status{};
         });
 }
 
 void provider_service::session_closed(std::uint64_t connection_id) {
-    if (!m->sessions.contains(connection_id)) return;
+    if (!m->sessions.contains(connection_id))
+        return;
     m->apply(m->core->on_session_closed(clock::now(), connection_id));
     m->sessions.erase(connection_id);
 }
@@ -252,11 +267,17 @@ void provider_service::session_closed(std::uint64_t connection_id) {
 void provider_service::stop() {
     m->stopped = true;
     m->timer.cancel();
-    if (m->bt) m->bt->stop();
-    if (m->neutral) m->neutral->stop();
+    if (m->bt)
+        m->bt->stop();
+    if (m->neutral)
+        m->neutral->stop();
 }
 
-tcp::endpoint provider_service::bt_endpoint() const { return m->bt->local_endpoint(); }
-tcp::endpoint provider_service::neutral_endpoint() const { return m->neutral->local_endpoint(); }
+tcp::endpoint provider_service::bt_endpoint() const {
+    return m->bt->local_endpoint();
+}
+tcp::endpoint provider_service::neutral_endpoint() const {
+    return m->neutral->local_endpoint();
+}
 
 } // namespace glasnode::node

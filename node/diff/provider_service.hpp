@@ -35,8 +35,7 @@ public:
     // Binds both test ports (a taken port is an error naming it). `store` may be null.
     static result<std::unique_ptr<provider_service>> open(asio::any_io_executor ex,
                                                           provider_service_options options,
-                                                          random_source& rng,
-                                                          results_store* store);
+                                                          random_source& rng, results_store* store);
     provider_service(const provider_service&) = delete;
     provider_service& operator=(const provider_service&) = delete;
     ~provider_service();

@@ -11,7 +11,8 @@ namespace {
 
 // JSON has no NaN or infinity: such a figure (none is expected) is written as null.
 nlohmann::json number(double v) {
-    if (!std::isfinite(v)) return nullptr;
+    if (!std::isfinite(v))
+        return nullptr;
     return std::round(v * 1e4) / 1e4;
 }
 
@@ -72,7 +73,8 @@ nlohmann::json to_json(const test_report& r) {
                          {"runs", v.runs},
                          {"forged_reset", v.forged_reset},
                          {"content_comparison", comparison_json(v.content)}};
-        if (v.port_comparison) j["port_comparison"] = comparison_json(*v.port_comparison);
+        if (v.port_comparison)
+            j["port_comparison"] = comparison_json(*v.port_comparison);
         verdicts.push_back(std::move(j));
     }
     nlohmann::json flows = nlohmann::json::array();
@@ -80,7 +82,8 @@ nlohmann::json to_json(const test_report& r) {
         for (const auto& f : r.runs[run]) {
             const auto& rx = f.receiver();
             nlohmann::json samples = nlohmann::json::array();
-            for (std::uint64_t b : rx.samples) samples.push_back(b);
+            for (std::uint64_t b : rx.samples)
+                samples.push_back(b);
             flows.push_back(
                 {{"run", run},
                  {"index", f.spec.index},
@@ -91,8 +94,8 @@ nlohmann::json to_json(const test_report& r) {
                  {"repetition", f.repetition},
                  {"concurrent", f.concurrent},
                  {"mbps", number(f.mbps())},
-                 {"end", proto::to_string(rx.end != proto::flow_end::not_run ? rx.end
-                                                                             : f.sender().end)},
+                 {"end",
+                  proto::to_string(rx.end != proto::flow_end::not_run ? rx.end : f.sender().end)},
                  {"agent_end", proto::to_string(f.agent.end)},
                  {"provider_end", proto::to_string(f.provider.end)},
                  {"resets",
@@ -112,7 +115,8 @@ nlohmann::json to_json(const test_report& r) {
     for (const auto& keys : r.confirmed_keys) {
         nlohmann::json one = nlohmann::json::array();
         for (const auto& k : keys)
-            one.push_back({{"direction", proto::to_string(k.dir)}, {"port", proto::to_string(k.port)}});
+            one.push_back(
+                {{"direction", proto::to_string(k.dir)}, {"port", proto::to_string(k.port)}});
         confirmations.push_back(std::move(one));
     }
     return {{"test_id", r.test_id},
@@ -131,9 +135,9 @@ nlohmann::json to_json(const test_report& r) {
 namespace {
 
 std::string verdict_rows(const std::vector<stored_verdict>& rows) {
-    std::string out = fmt::format("  {:<9} {:<8} {:<15} {:<8} {:>9} {:>12} {:>9} {:>6}\n",
-                                  "direction", "port", "verdict", "basis", "BT Mbit/s",
-                                  "ctl Mbit/s", "KS p", "area");
+    std::string out =
+        fmt::format("  {:<9} {:<8} {:<15} {:<8} {:>9} {:>12} {:>9} {:>6}\n", "direction", "port",
+                    "verdict", "basis", "BT Mbit/s", "ctl Mbit/s", "KS p", "area");
     for (const auto& v : rows) {
         out += fmt::format("  {:<9} {:<8} {:<15} {:<8} {:>9.2f} {:>12.2f} {:>9.3g} {:>6.2f}\n",
                            v.direction, v.port, v.verdict, v.basis == "none" ? "-" : v.basis,
@@ -149,7 +153,8 @@ namespace {
 template <class E, std::size_t N>
 std::optional<E> parse_name(std::string_view text, const E (&values)[N]) {
     for (E v : values)
-        if (proto::to_string(v) == text) return v;
+        if (proto::to_string(v) == text)
+            return v;
     return std::nullopt;
 }
 
@@ -157,12 +162,16 @@ constexpr proto::direction all_directions[] = {proto::direction::upload,
                                                proto::direction::download};
 constexpr proto::test_port all_ports[] = {proto::test_port::bt, proto::test_port::neutral};
 constexpr proto::flow_kind all_kinds[] = {proto::flow_kind::bt, proto::flow_kind::control};
-constexpr proto::flow_end all_ends[] = {
-    proto::flow_end::completed,      proto::flow_end::reset_received,
-    proto::flow_end::eof_early,      proto::flow_end::stalled,
-    proto::flow_end::connect_failed, proto::flow_end::connect_timeout,
-    proto::flow_end::handshake_failed, proto::flow_end::refused,
-    proto::flow_end::error,          proto::flow_end::not_run};
+constexpr proto::flow_end all_ends[] = {proto::flow_end::completed,
+                                        proto::flow_end::reset_received,
+                                        proto::flow_end::eof_early,
+                                        proto::flow_end::stalled,
+                                        proto::flow_end::connect_failed,
+                                        proto::flow_end::connect_timeout,
+                                        proto::flow_end::handshake_failed,
+                                        proto::flow_end::refused,
+                                        proto::flow_end::error,
+                                        proto::flow_end::not_run};
 
 // Reads the enum field `key` of `j` (a flow or a comparison), naming it in the error.
 template <class E, std::size_t N>
@@ -186,7 +195,8 @@ result<std::uint64_t> count_field(const nlohmann::json& j, const char* key) {
 }
 
 result<measured_flow> flow_from_json(const nlohmann::json& j) {
-    if (!j.is_object()) return make_error(errc::invalid_argument, "a flow is not an object");
+    if (!j.is_object())
+        return make_error(errc::invalid_argument, "a flow is not an object");
     measured_flow f;
     auto dir = enum_field(j, "direction", all_directions);
     auto port = enum_field(j, "port", all_ports);
@@ -196,14 +206,22 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
     auto index = count_field(j, "index");
     auto group = count_field(j, "group");
     auto repetition = count_field(j, "repetition");
-    if (!dir) return dir.err();
-    if (!port) return port.err();
-    if (!kind) return kind.err();
-    if (!agent_end) return agent_end.err();
-    if (!provider_end) return provider_end.err();
-    if (!index) return index.err();
-    if (!group) return group.err();
-    if (!repetition) return repetition.err();
+    if (!dir)
+        return dir.err();
+    if (!port)
+        return port.err();
+    if (!kind)
+        return kind.err();
+    if (!agent_end)
+        return agent_end.err();
+    if (!provider_end)
+        return provider_end.err();
+    if (!index)
+        return index.err();
+    if (!group)
+        return group.err();
+    if (!repetition)
+        return repetition.err();
     if (*index > 0xffff || *group > 0xffff || *repetition > 0xffffffff)
         return make_error(errc::invalid_argument, "flow index, group or repetition out of range");
     f.spec.index = static_cast<std::uint16_t>(*index);
@@ -231,9 +249,9 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
     for (std::size_t i = 0; i < 4; ++i) {
         auto n = count_field(*resets, names[i]);
         if (!n)
-            return make_error(errc::invalid_argument,
-                              fmt::format("flow field 'resets.{}' is missing or not a count",
-                                          names[i]));
+            return make_error(
+                errc::invalid_argument,
+                fmt::format("flow field 'resets.{}' is missing or not a count", names[i]));
         *targets[i] = static_cast<std::uint32_t>(std::min<std::uint64_t>(*n, 0xffffffff));
     }
 
@@ -262,8 +280,8 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
     rx.sample_interval_us = static_cast<std::uint64_t>(std::llround(interval->get<double>() * 1e3));
     if (const auto d = j.find("duration_us"); d != j.end() && d->is_number_unsigned()) {
         rx.duration_us = d->get<std::uint64_t>();
-    } else if (const auto m = j.find("mbps"); m != j.end() && m->is_number() &&
-                                              m->get<double>() > 0) {
+    } else if (const auto m = j.find("mbps");
+               m != j.end() && m->is_number() && m->get<double>() > 0) {
         // Reports written before duration_us: the duration the mean rate implies.
         rx.duration_us = static_cast<std::uint64_t>(
             std::llround(static_cast<double>(bytes) * 8.0 / m->get<double>()));
@@ -274,7 +292,8 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
 } // namespace
 
 result<test_report> report_from_json(const nlohmann::json& j) {
-    if (!j.is_object()) return make_error(errc::invalid_argument, "a report is a JSON object");
+    if (!j.is_object())
+        return make_error(errc::invalid_argument, "a report is a JSON object");
     const auto flows = j.find("flows");
     if (flows == j.end() || !flows->is_array())
         return make_error(errc::invalid_argument, "report field 'flows' is missing");
@@ -282,11 +301,14 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         return make_error(errc::limit_exceeded, fmt::format("a report has {} flows, limit {}",
                                                             flows->size(), proto::max_flows));
     test_report r;
-    if (const auto id = j.find("test_id"); id != j.end() && id->is_string()) r.test_id = *id;
-    if (const auto role = j.find("role"); role != j.end() && role->is_string()) r.role = *role;
+    if (const auto id = j.find("test_id"); id != j.end() && id->is_string())
+        r.test_id = *id;
+    if (const auto role = j.find("role"); role != j.end() && role->is_string())
+        r.role = *role;
     if (const auto t = j.find("started_unix_ms"); t != j.end() && t->is_number_unsigned())
         r.started_unix_ms = *t;
-    if (const auto d = j.find("duration_s"); d != j.end() && d->is_number()) r.duration_s = *d;
+    if (const auto d = j.find("duration_s"); d != j.end() && d->is_number())
+        r.duration_s = *d;
     if (const auto peer = j.find("peer"); peer != j.end() && peer->is_object()) {
         // Like the other descriptive fields: read when a string, else left empty. (value()
         // would throw on another type, and nothing above catches.)
@@ -299,11 +321,15 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         r.congestion_control = *cc;
     for (const auto& jf : *flows) {
         auto run = count_field(jf, "run");
-        if (!run) return run.err();
-        if (*run > 8) return make_error(errc::invalid_argument, "flow field 'run' out of range");
+        if (!run)
+            return run.err();
+        if (*run > 8)
+            return make_error(errc::invalid_argument, "flow field 'run' out of range");
         auto f = flow_from_json(jf);
-        if (!f) return f.err();
-        if (r.runs.size() <= *run) r.runs.resize(*run + 1);
+        if (!f)
+            return f.err();
+        if (r.runs.size() <= *run)
+            r.runs.resize(*run + 1);
         r.runs[*run].push_back(std::move(*f));
     }
     if (const auto c = j.find("confirmations"); c != j.end()) {
@@ -320,9 +346,11 @@ result<test_report> report_from_json(const nlohmann::json& j) {
                     return make_error(errc::invalid_argument,
                                       "report field 'confirmations' holds a malformed entry");
                 auto dir = enum_field(k, "direction", all_directions);
-                if (!dir) return dir.err();
+                if (!dir)
+                    return dir.err();
                 auto port = enum_field(k, "port", all_ports);
-                if (!port) return port.err();
+                if (!port)
+                    return port.err();
                 one.push_back({*dir, *port});
             }
             r.confirmed_keys.push_back(std::move(one));
@@ -337,7 +365,8 @@ result<test_report> report_from_json(const nlohmann::json& j) {
             const bool known = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
                 return k.dir == f.spec.dir && k.port == f.spec.port;
             });
-            if (!f.concurrent && !known) keys.push_back({f.spec.dir, f.spec.port});
+            if (!f.concurrent && !known)
+                keys.push_back({f.spec.dir, f.spec.port});
         }
         r.confirmed_keys.push_back(std::move(keys));
     }
@@ -351,21 +380,22 @@ std::string to_table(const test_report& r) {
     for (const auto& run : r.runs) {
         for (const auto& f : run) {
             ++total;
-            if (f.receiver().end == proto::flow_end::completed) ++completed;
+            if (f.receiver().end == proto::flow_end::completed)
+                ++completed;
         }
     }
-    out += fmt::format("  {} of {} flows completed over {} run{}", completed, total,
-                       r.runs.size(), r.runs.size() == 1 ? "" : "s");
-    if (!r.congestion_control.empty()) out += ", congestion control " + r.congestion_control;
+    out += fmt::format("  {} of {} flows completed over {} run{}", completed, total, r.runs.size(),
+                       r.runs.size() == 1 ? "" : "s");
+    if (!r.congestion_control.empty())
+        out += ", congestion control " + r.congestion_control;
     out += "\n";
     return out;
 }
 
 std::string to_table(const test_record& r) {
-    std::string out = fmt::format("test {} ({}) with {} at {}, {}, {:.1f} s\n", r.test_id,
-                                  r.role, r.peer_id.substr(0, 16),
-                                  r.peer_address.empty() ? "?" : r.peer_address,
-                                  rfc3339(r.started_unix_ms), r.duration_s);
+    std::string out = fmt::format(
+        "test {} ({}) with {} at {}, {}, {:.1f} s\n", r.test_id, r.role, r.peer_id.substr(0, 16),
+        r.peer_address.empty() ? "?" : r.peer_address, rfc3339(r.started_unix_ms), r.duration_s);
     out += verdict_rows(r.verdicts);
     return out;
 }

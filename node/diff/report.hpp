@@ -11,8 +11,8 @@
 // [{run, index, direction, port, kind, group, repetition, concurrent, mbps, end, agent_end,
 // provider_end, resets {agent_sent, agent_received, provider_sent, provider_received},
 // connect_ms, min_rtt_ms, retransmits, interval_ms, duration_us, samples}], runs,
-// confirmations [[{direction, port}] per rerun], congestion_control. `samples` are the receiver's payload bytes per interval.
-// Thread-safety: pure functions.
+// confirmations [[{direction, port}] per rerun], congestion_control. `samples` are the receiver's
+// payload bytes per interval. Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -22,10 +22,10 @@
 #include <nlohmann/json.hpp>
 
 #include "node/diff/flows.hpp"
-#include "tests_proto/diff/test_data.hpp"
 #include "node/results_store.hpp"
 #include "tests_proto/analysis/verdict.hpp"
 #include "tests_proto/diff/schedule.hpp"
+#include "tests_proto/diff/test_data.hpp"
 
 namespace glasnode::node {
 
@@ -46,8 +46,9 @@ nlohmann::json to_json(const test_report& r);
 // far as the analysis needs them (each end's flow end and resets, the receiver's samples and
 // duration), and the comparisons each rerun confirmed (`confirmations`; in reports written
 // before that field, those the rerun's sequential flows cover). The verdicts are not read:
-// proto::diff::analyse_runs judges the flows anew. Errors: errc::invalid_argument naming the field that is missing or malformed;
-// errc::limit_exceeded past proto::max_flows flows or max_samples_per_flow samples a flow.
+// proto::diff::analyse_runs judges the flows anew. Errors: errc::invalid_argument naming the field
+// that is missing or malformed; errc::limit_exceeded past proto::max_flows flows or
+// max_samples_per_flow samples a flow.
 result<test_report> report_from_json(const nlohmann::json& j);
 // A table of verdicts with the figures behind them, for a person.
 std::string to_table(const test_report& r);

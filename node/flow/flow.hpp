@@ -66,7 +66,7 @@ struct flow_report {
     flow_role role = flow_role::leech;
     flow_end end = flow_end::error;
     proto::diff::info_hash_t info_hash{}; // as in flow_params (the provider's: as authorised)
-    std::string detail; // for people: why the flow ended the way it did
+    std::string detail;                   // for people: why the flow ended the way it did
     boost::asio::ip::tcp::endpoint remote;
 
     std::chrono::microseconds connect_time{0}; // agent only: SYN to established

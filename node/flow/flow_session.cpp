@@ -565,9 +565,9 @@ void flow_session::start_window(clock::time_point now) {
     std::chrono::microseconds min_rtt{tcp.min_rtt_us};
     if (min_rtt.count() == 0)
         min_rtt = m_report.connect_time;
-    const auto plan = diff::plan_samples(
-        std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration),
-        m_params.sample_interval, min_rtt);
+    const auto plan =
+        diff::plan_samples(std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration),
+                           m_params.sample_interval, min_rtt);
     m_plan = plan;
     m_report.sample_interval = plan.interval;
     m_report.samples.assign(plan.count, 0);
@@ -661,14 +661,15 @@ void flow_session::seeder_finish(clock::time_point now, std::string detail) {
 void flow_session::on_eof(clock::time_point now) {
     if (m_params.role == flow_role::leech) {
         const flow_end end = diff::leech_eof_end(m_finishing);
-        set_end(end, end == flow_end::completed   ? ""
-                     : m_phase == phase::setup ? "peer closed before unchoke"
-                                               : "peer closed mid-flow");
+        set_end(end, end == flow_end::completed ? ""
+                     : m_phase == phase::setup  ? "peer closed before unchoke"
+                                                : "peer closed mid-flow");
         return;
     }
     // The leecher's EOF is how a seeder learns the window is over.
     const flow_end end = diff::seed_eof_end(
-        m_peer_interested, std::chrono::duration_cast<std::chrono::microseconds>(now - m_seed_start),
+        m_peer_interested,
+        std::chrono::duration_cast<std::chrono::microseconds>(now - m_seed_start),
         std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration));
     set_end(end, end == flow_end::completed ? ""
                  : m_peer_interested        ? "peer closed before the duration"

@@ -142,7 +142,7 @@ private:
     bool m_unchoked = false;
     bool m_finishing = false; // stopped requesting; write side shut down once flushed
     std::uint32_t m_outstanding = 0;
-    std::uint32_t m_target = 16; // blocks in flight until the first sample sizes the pipeline
+    std::uint32_t m_target = 16;    // blocks in flight until the first sample sizes the pipeline
     std::uint64_t m_next_block = 0; // sequential block cursor over the torrent
     clock::time_point m_window_start{};
     clock::time_point m_window_end = clock::time_point::max();

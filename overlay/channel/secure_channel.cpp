@@ -142,8 +142,7 @@ struct secure_channel::state {
             if (!e)
                 return fail(e.err().code, "handshake: " + e.err().reason);
             return fail(wire::to_errc(e->code), "handshake: peer refused with error " +
-                                                          std::to_string(e->code) + ": " +
-                                                          e->reason);
+                                                    std::to_string(e->code) + ": " + e->reason);
         }
         auto h = wire::decode_body<wire::hello>(*env);
         if (!h)

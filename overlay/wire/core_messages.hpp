@@ -74,17 +74,23 @@ enum class wire_error : std::uint16_t {
 // error_message for an errc or turns a peer's error_message into an error.
 constexpr wire_error to_wire_error(errc code) noexcept {
     switch (code) {
-    case errc::unsupported_version: return wire_error::unsupported_version;
-    case errc::limit_exceeded: return wire_error::limit_exceeded;
-    case errc::busy: return wire_error::busy;
-    case errc::protocol_error: return wire_error::protocol;
+    case errc::unsupported_version:
+        return wire_error::unsupported_version;
+    case errc::limit_exceeded:
+        return wire_error::limit_exceeded;
+    case errc::busy:
+        return wire_error::busy;
+    case errc::protocol_error:
+        return wire_error::protocol;
     case errc::invalid_argument:
     case errc::not_found:
-    case errc::auth_failed: return wire_error::refused;
+    case errc::auth_failed:
+        return wire_error::refused;
     case errc::io_error:
     case errc::corrupt:
     case errc::timeout:
-    case errc::closed: return wire_error::internal;
+    case errc::closed:
+        return wire_error::internal;
     }
     return wire_error::other;
 }
@@ -93,13 +99,19 @@ constexpr wire_error to_wire_error(errc code) noexcept {
 // (the peer gave up on its side).
 constexpr errc to_errc(std::uint16_t wire_code) noexcept {
     switch (static_cast<wire_error>(wire_code)) {
-    case wire_error::protocol: return errc::protocol_error;
-    case wire_error::unsupported_version: return errc::unsupported_version;
-    case wire_error::busy: return errc::busy;
-    case wire_error::limit_exceeded: return errc::limit_exceeded;
-    case wire_error::refused: return errc::invalid_argument;
+    case wire_error::protocol:
+        return errc::protocol_error;
+    case wire_error::unsupported_version:
+        return errc::unsupported_version;
+    case wire_error::busy:
+        return errc::busy;
+    case wire_error::limit_exceeded:
+        return errc::limit_exceeded;
+    case wire_error::refused:
+        return errc::invalid_argument;
     case wire_error::other:
-    case wire_error::internal: return errc::closed;
+    case wire_error::internal:
+        return errc::closed;
     }
     return errc::closed;
 }

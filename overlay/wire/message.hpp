@@ -107,7 +107,9 @@ using packer = msgpack::packer<byte_sink>;
 
 // Appends the envelope [protocol_version, M::type_id, body] to `out`.
 // Text a peer sends that may end up in a log line or on a terminal: printable ASCII only.
-constexpr bool is_printable_ascii(char c) noexcept { return c >= 0x20 && c < 0x7f; }
+constexpr bool is_printable_ascii(char c) noexcept {
+    return c >= 0x20 && c < 0x7f;
+}
 constexpr bool is_printable_ascii(std::string_view text) noexcept {
     return std::all_of(text.begin(), text.end(), [](char c) { return is_printable_ascii(c); });
 }

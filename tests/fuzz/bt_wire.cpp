@@ -8,7 +8,6 @@
 //     delivery on. Every message must come back as it was written, in order, and every piece's
 //     block bytes must equal the bytes that were encoded.
 // Any violation aborts.
-#include "tests/fuzz/fuzz_input.hpp"
 #include "tests_proto/diff/bt_wire.hpp"
 
 #include <algorithm>
@@ -17,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+
+#include "tests/fuzz/fuzz_input.hpp"
 
 using namespace glasnode;
 using namespace glasnode::proto::diff;
@@ -118,7 +119,6 @@ void raw_mode(std::uint8_t control, byte_view in) {
         require(piece_blocks(c, in, pw.payload_bytes()) == piece_blocks(d, in, pp.payload_bytes()));
     }
 }
-
 
 constexpr std::size_t max_ops = 48;
 constexpr std::size_t max_payload = 128 * 1024; // keeps one input fast

@@ -34,7 +34,6 @@ void require(bool condition) {
         std::abort();
 }
 
-
 template <class M>
 void round_trip(const wire::envelope& env) {
     auto m = wire::decode_body<M>(env);

@@ -6,12 +6,11 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "node/asio.hpp"
-
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "node/asio.hpp"
 #include "node/control/dispatcher.hpp"
 #include "node/control/server.hpp"
 #include "overlay/channel/secure_channel.hpp"
@@ -41,11 +40,12 @@ asio::awaitable<void> write_all(tcp::socket& s, const bytes& b) {
     co_await asio::async_write(s, asio::buffer(b), use_awaitable);
 }
 
-asio::awaitable<raw_peer> raw_handshake(tcp::endpoint ep, const identity& self, random_source& rng) {
+asio::awaitable<raw_peer> raw_handshake(tcp::endpoint ep, const identity& self,
+                                        random_source& rng) {
     // (co_await kept out of the aggregate initialiser: g++ 12 miscompiles that form.)
     auto ex = co_await asio::this_coro::executor;
-    raw_peer p{tcp::socket(ex), std::make_unique<secure_channel>(channel_role::initiator, self, rng),
-               {}};
+    raw_peer p{
+        tcp::socket(ex), std::make_unique<secure_channel>(channel_role::initiator, self, rng), {}};
     co_await p.socket.async_connect(ep, use_awaitable);
     std::array<std::uint8_t, 4096> buf{};
     while (!p.channel->established()) {
@@ -105,7 +105,8 @@ protected:
     }
 
     void start_server(control_server_options options) {
-        if (m_server) m_server->stop();
+        if (m_server)
+            m_server->stop();
         m_server = std::make_unique<control_server>(
             io.get_executor(), m_server_id, m_server_rng, options,
             [this](control_connection& c, bytes m) { return m_routes(c, std::move(m)); });
@@ -118,9 +119,11 @@ protected:
 
     // A good client pings and gets its nonce back.
     asio::awaitable<bool> ping(control_connection& c, std::uint64_t nonce) {
-        if (!co_await c.send(wire::encode_message(wire::ping{nonce}))) co_return false;
+        if (!co_await c.send(wire::encode_message(wire::ping{nonce})))
+            co_return false;
         auto reply = co_await c.receive(std::chrono::seconds(5));
-        if (!reply) co_return false;
+        if (!reply)
+            co_return false;
         auto pong = wire::decode_message<wire::pong>(*reply);
         co_return pong && pong->nonce == nonce;
     }
@@ -128,7 +131,8 @@ protected:
     std::shared_ptr<control_connection> dial_good_client() {
         auto conn = run(io, dial_control(io.get_executor(), m_endpoint, m_client_id, m_client_rng,
                                          &m_server_id.key()));
-        if (!conn) throw std::runtime_error(conn.err().describe());
+        if (!conn)
+            throw std::runtime_error(conn.err().describe());
         return *conn;
     }
 
@@ -151,7 +155,8 @@ protected:
 TEST_F(control_port, two_nodes_authenticate_and_exchange_messages) {
     auto conn = dial_good_client();
     EXPECT_EQ(conn->peer(), m_server_id.key());
-    for (std::uint64_t nonce : {1ull, 42ull, ~0ull}) EXPECT_TRUE(run(io, ping(*conn, nonce)));
+    for (std::uint64_t nonce : {1ull, 42ull, ~0ull})
+        EXPECT_TRUE(run(io, ping(*conn, nonce)));
     EXPECT_EQ(m_server->active_connections(), 1u);
     EXPECT_NE(m_log.str().find("authenticated as"), std::string::npos);
 }
@@ -159,8 +164,8 @@ TEST_F(control_port, two_nodes_authenticate_and_exchange_messages) {
 TEST_F(control_port, wrong_expected_key_fails_the_dial) {
     seeded_random other_rng(99);
     const identity other = identity::generate(other_rng);
-    auto conn = run(io, dial_control(io.get_executor(), m_endpoint, m_client_id, m_client_rng,
-                                     &other.key()));
+    auto conn = run(
+        io, dial_control(io.get_executor(), m_endpoint, m_client_id, m_client_rng, &other.key()));
     ASSERT_FALSE(conn);
     EXPECT_EQ(conn.err().code, errc::auth_failed) << conn.err().describe();
 }
@@ -232,7 +237,7 @@ TEST_F(control_port, replayed_frame_is_rejected) {
         std::size_t n = co_await p.socket.async_read_some(asio::buffer(buf), use_awaitable);
         EXPECT_TRUE(p.channel->receive(byte_view(buf.data(), n)));
         EXPECT_TRUE(p.channel->next_message().has_value()); // the pong
-        co_await write_all(p.socket, frame);                 // the same frame again
+        co_await write_all(p.socket, frame);                // the same frame again
         co_return co_await wait_closed(p.socket, std::chrono::seconds(5));
     }());
     EXPECT_TRUE(closed);
@@ -323,7 +328,8 @@ TEST_F(control_port, unexpected_message_gets_an_error_then_close) {
             }
             reply = p.channel->next_message();
         }
-        if (!reply) co_return false;
+        if (!reply)
+            co_return false;
         auto e = wire::decode_message<wire::error_message>(*reply);
         EXPECT_TRUE(e) << (e ? "" : e.err().describe());
         if (e) {

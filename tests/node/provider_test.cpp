@@ -2,21 +2,20 @@
 // agents that misbehave (stall after their grant, present a wrong token, send a schedule the
 // provider refuses). The provider must drop or refuse them and keep serving the others.
 
-#include "node/asio.hpp"
-
 #include <optional>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "node/asio.hpp"
 #include "node/control/dispatcher.hpp"
 #include "node/control/server.hpp"
 #include "node/diff/agent.hpp"
 #include "node/diff/provider_service.hpp"
 #include "node/flow/flow.hpp"
 #include "overlay/wire/core_messages.hpp"
-#include "tests_proto/negotiation/agent.hpp"
 #include "tests/support/run_coroutine.hpp"
+#include "tests_proto/negotiation/agent.hpp"
 
 namespace glasnode::node {
 namespace {
@@ -43,9 +42,10 @@ protected:
         auto p = provider_service::open(io.get_executor(), po, m_rng, nullptr);
         ASSERT_TRUE(p) << p.err().describe();
         m_provider = std::move(*p);
-        m_routes.on<wire::ping>([](control_connection& c, wire::ping ping) -> asio::awaitable<status> {
-            co_return co_await c.send(wire::encode_message(wire::pong{ping.nonce}));
-        });
+        m_routes.on<wire::ping>(
+            [](control_connection& c, wire::ping ping) -> asio::awaitable<status> {
+                co_return co_await c.send(wire::encode_message(wire::pong{ping.nonce}));
+            });
         m_provider->serve(m_routes);
         m_server = std::make_unique<control_server>(
             io.get_executor(), m_provider_id, m_rng, server_options,
@@ -61,8 +61,10 @@ protected:
     }
 
     void TearDown() override {
-        if (m_server) m_server->stop();
-        if (m_provider) m_provider->stop();
+        if (m_server)
+            m_server->stop();
+        if (m_provider)
+            m_provider->stop();
         io.restart();
         io.poll();
     }
@@ -78,8 +80,10 @@ protected:
     }
 
     std::shared_ptr<control_connection> dial() {
-        auto c = run(io, dial_control(io.get_executor(), m_control, m_agent_id, m_rng), std::chrono::seconds(10));
-        if (!c) throw std::runtime_error(c.err().describe());
+        auto c = run(io, dial_control(io.get_executor(), m_control, m_agent_id, m_rng),
+                     std::chrono::seconds(10));
+        if (!c)
+            throw std::runtime_error(c.err().describe());
         return *c;
     }
 
@@ -87,15 +91,19 @@ protected:
     asio::awaitable<result<nego::provider_reply>> negotiate(control_connection& c,
                                                             std::vector<nego::flow_spec> specs) {
         auto msg = nego::make_negotiate(specs);
-        if (!msg) co_return msg.err();
-        if (auto st = co_await c.send(*msg); !st) co_return st.err();
+        if (!msg)
+            co_return msg.err();
+        if (auto st = co_await c.send(*msg); !st)
+            co_return st.err();
         auto reply = co_await c.receive(std::chrono::seconds(10));
-        if (!reply) co_return reply.err();
+        if (!reply)
+            co_return reply.err();
         co_return nego::decode_provider_reply(*reply);
     }
 
     static std::vector<nego::flow_spec> one_flow() {
-        return {{0, proto::direction::download, proto::test_port::bt, proto::flow_kind::bt, 0, 600}};
+        return {
+            {0, proto::direction::download, proto::test_port::bt, proto::flow_kind::bt, 0, 600}};
     }
 
     asio::io_context io{1};
@@ -111,8 +119,9 @@ protected:
 
 TEST_F(provider_fixture, full_test_on_loopback_completes_every_flow_and_comparison) {
     start();
-    auto report = run(io, run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, short_test()),
-                      std::chrono::seconds(120));
+    auto report =
+        run(io, run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, short_test()),
+            std::chrono::seconds(120));
     ASSERT_TRUE(report) << report.err().describe();
     ASSERT_EQ(report->runs.size(), 1u);
     // short_test(): per direction 4 sequential flows x 2 repetitions and 3 concurrent pairs.
@@ -132,7 +141,8 @@ TEST_F(provider_fixture, full_test_on_loopback_completes_every_flow_and_comparis
         // judges them). What the path cannot produce is a block or a forged reset.
         EXPECT_NE(v.at("verdict"), "blocked") << v.dump();
         EXPECT_NE(v.at("verdict"), "reset-injected") << v.dump();
-        for (const char* key : {"direction", "port", "basis", "bt_mbps", "control_mbps", "ks_p", "area"})
+        for (const char* key :
+             {"direction", "port", "basis", "bt_mbps", "control_mbps", "ks_p", "area"})
             EXPECT_TRUE(v.contains(key)) << key;
     }
     EXPECT_EQ(j.at("peer").at("id"), overlay::node_id_string(m_provider_id.key()));
@@ -147,12 +157,17 @@ TEST_F(provider_fixture, refused_schedule_gets_a_reason_and_the_session_goes_on)
     // make_negotiate checks bounds locally; send the raw message to reach the provider.
     nego::negotiate raw;
     raw.schedule = too_long;
-    auto reply = run(io, [&]() -> asio::awaitable<result<nego::provider_reply>> {
-        if (auto st = co_await conn->send(wire::encode_message(raw)); !st) co_return st.err();
-        auto r = co_await conn->receive(std::chrono::seconds(10));
-        if (!r) co_return r.err();
-        co_return nego::decode_provider_reply(*r);
-    }(), std::chrono::seconds(20));
+    auto reply = run(
+        io,
+        [&]() -> asio::awaitable<result<nego::provider_reply>> {
+            if (auto st = co_await conn->send(wire::encode_message(raw)); !st)
+                co_return st.err();
+            auto r = co_await conn->receive(std::chrono::seconds(10));
+            if (!r)
+                co_return r.err();
+            co_return nego::decode_provider_reply(*r);
+        }(),
+        std::chrono::seconds(20));
     ASSERT_TRUE(reply) << reply.err().describe();
     auto* e = std::get_if<wire::error_message>(&*reply);
     ASSERT_NE(e, nullptr);
@@ -175,19 +190,27 @@ TEST_F(provider_fixture, agent_stalling_after_its_grant_loses_the_slot_at_the_de
 
     // A second agent queues behind the staller, then gets the slot when its timer expires.
     auto waiting = dial();
-    auto second = run(io, [&]() -> asio::awaitable<result<nego::grant>> {
-        auto r = co_await negotiate(*waiting, one_flow());
-        if (!r) co_return r.err();
-        auto* q = std::get_if<nego::queue_status>(&*r);
-        if (!q || q->position != 1) co_return make_error(errc::protocol_error, "not queued first");
-        for (;;) {
-            auto m = co_await waiting->receive(std::chrono::seconds(20));
-            if (!m) co_return m.err();
-            auto d = nego::decode_provider_reply(*m);
-            if (!d) co_return d.err();
-            if (auto* gr = std::get_if<nego::grant>(&*d)) co_return *gr;
-        }
-    }(), std::chrono::seconds(30));
+    auto second = run(
+        io,
+        [&]() -> asio::awaitable<result<nego::grant>> {
+            auto r = co_await negotiate(*waiting, one_flow());
+            if (!r)
+                co_return r.err();
+            auto* q = std::get_if<nego::queue_status>(&*r);
+            if (!q || q->position != 1)
+                co_return make_error(errc::protocol_error, "not queued first");
+            for (;;) {
+                auto m = co_await waiting->receive(std::chrono::seconds(20));
+                if (!m)
+                    co_return m.err();
+                auto d = nego::decode_provider_reply(*m);
+                if (!d)
+                    co_return d.err();
+                if (auto* gr = std::get_if<nego::grant>(&*d))
+                    co_return *gr;
+            }
+        }(),
+        std::chrono::seconds(30));
     ASSERT_TRUE(second) << second.err().describe();
 
     // The staller's flow is refused now: its token expired.
@@ -196,16 +219,18 @@ TEST_F(provider_fixture, agent_stalling_after_its_grant_loses_the_slot_at_the_de
     p.role = proto::flow_role::leech;
     p.info_hash = nego::flow_info_hash(stale_token, 0);
     p.duration = std::chrono::milliseconds(600);
-    auto late = run(io, run_agent_flow(io.get_executor(),
-                                       tcp::endpoint(m_control.address(), second->bt_port), p),
-                    std::chrono::seconds(20));
+    auto late = run(
+        io,
+        run_agent_flow(io.get_executor(), tcp::endpoint(m_control.address(), second->bt_port), p),
+        std::chrono::seconds(20));
     EXPECT_EQ(late.end, proto::flow_end::refused) << late.detail;
 
     // The second agent's own flow runs.
     p.info_hash = nego::flow_info_hash(second->token, 0);
-    auto ok = run(io, run_agent_flow(io.get_executor(),
-                                     tcp::endpoint(m_control.address(), second->bt_port), p),
-                  std::chrono::seconds(20));
+    auto ok = run(
+        io,
+        run_agent_flow(io.get_executor(), tcp::endpoint(m_control.address(), second->bt_port), p),
+        std::chrono::seconds(20));
     EXPECT_EQ(ok.end, proto::flow_end::completed) << ok.detail;
 }
 
@@ -219,8 +244,9 @@ TEST_F(provider_fixture, wrong_token_on_a_test_port_is_refused_and_service_conti
     auto refused = run(io, run_agent_flow(io.get_executor(), m_provider->bt_endpoint(), p),
                        std::chrono::seconds(20));
     EXPECT_EQ(refused.end, proto::flow_end::refused) << refused.detail;
-    auto report = run(io, run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, short_test()),
-                      std::chrono::seconds(120));
+    auto report =
+        run(io, run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, short_test()),
+            std::chrono::seconds(120));
     ASSERT_TRUE(report) << report.err().describe();
     ASSERT_EQ(report->analysis.verdicts.size(), 4u);
     for (const auto& v : report->analysis.verdicts) {
@@ -241,30 +267,42 @@ TEST_F(provider_fixture, queued_agents_ping_to_keep_their_place_and_a_silent_one
     asio::steady_timer first_done(io, asio::steady_timer::time_point::max());
     agent_options first = patient;
     first.progress = [&](const std::string& line) {
-        if (line.starts_with("test:")) first_granted.expires_at(asio::steady_timer::time_point::min());
+        if (line.starts_with("test:"))
+            first_granted.expires_at(asio::steady_timer::time_point::min());
     };
     std::optional<result<test_report>> first_report;
     std::optional<result<nego::provider_reply>> staller_reply;
     std::shared_ptr<control_connection> staller;
 
-    auto last = run(io, [&]() -> asio::awaitable<result<test_report>> {
-        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-            first_report.emplace(
-                co_await run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, first));
-            first_done.expires_at(asio::steady_timer::time_point::min());
-        }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
-        boost::system::error_code ec;
-        co_await first_granted.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        // A second agent queues, then says nothing more: a stall mid-negotiation.
-        auto conn = co_await dial_control(io.get_executor(), m_control, m_agent_id, m_rng);
-        if (!conn) co_return conn.err();
-        staller = *conn;
-        staller_reply.emplace(co_await negotiate(*staller, one_flow()));
-        // A third queues behind both and waits seconds, far past the idle timeout.
-        auto third = co_await run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, patient);
-        co_await first_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        co_return third;
-    }(), std::chrono::seconds(120));
+    auto last = run(
+        io,
+        [&]() -> asio::awaitable<result<test_report>> {
+            asio::co_spawn(
+                io,
+                [&]() -> asio::awaitable<void> {
+                    first_report.emplace(co_await run_diff_test(io.get_executor(), m_control,
+                                                                m_agent_id, m_rng, first));
+                    first_done.expires_at(asio::steady_timer::time_point::min());
+                },
+                [](std::exception_ptr e) {
+                    if (e)
+                        std::rethrow_exception(e);
+                });
+            boost::system::error_code ec;
+            co_await first_granted.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            // A second agent queues, then says nothing more: a stall mid-negotiation.
+            auto conn = co_await dial_control(io.get_executor(), m_control, m_agent_id, m_rng);
+            if (!conn)
+                co_return conn.err();
+            staller = *conn;
+            staller_reply.emplace(co_await negotiate(*staller, one_flow()));
+            // A third queues behind both and waits seconds, far past the idle timeout.
+            auto third =
+                co_await run_diff_test(io.get_executor(), m_control, m_agent_id, m_rng, patient);
+            co_await first_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            co_return third;
+        }(),
+        std::chrono::seconds(120));
 
     ASSERT_TRUE(staller_reply && *staller_reply);
     auto* queued = std::get_if<nego::queue_status>(&**staller_reply);
@@ -275,7 +313,8 @@ TEST_F(provider_fixture, queued_agents_ping_to_keep_their_place_and_a_silent_one
     EXPECT_EQ(last->runs.at(0).size(), first_report->value().runs.at(0).size());
     // The silent agent was dropped at the idle timeout; the pinging ones were not.
     std::size_t timed_out = 0;
-    for (const auto& e : m_closed) timed_out += e.why.code == errc::timeout ? 1 : 0;
+    for (const auto& e : m_closed)
+        timed_out += e.why.code == errc::timeout ? 1 : 0;
     EXPECT_EQ(timed_out, 1u);
 }
 

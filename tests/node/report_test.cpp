@@ -2,11 +2,11 @@
 // test that wrote it, so `glasnode analyse` judges exactly what was measured; malformed or
 // oversized reports are refused with the field named.
 
-#include "node/diff/report.hpp"
-
 #include <functional>
 
 #include <gtest/gtest.h>
+
+#include "node/diff/report.hpp"
 
 namespace glasnode::node {
 namespace {
@@ -25,7 +25,8 @@ measured_flow make_flow(std::uint16_t index, proto::direction dir, proto::test_p
     f.agent.end = f.provider.end = proto::flow_end::completed;
     nego::flow_measurement& rx = dir == proto::direction::download ? f.agent : f.provider;
     rx.sample_interval_us = 30'000;
-    for (std::uint64_t k = 0; k < 100; ++k) rx.samples.push_back(bytes_per_interval + 97 * (k % 7));
+    for (std::uint64_t k = 0; k < 100; ++k)
+        rx.samples.push_back(bytes_per_interval + 97 * (k % 7));
     rx.duration_us = 3'000'000;
     f.agent.resets_received = index % 3;
     f.provider.resets_sent = index % 2;
@@ -56,14 +57,18 @@ test_report sample_report() {
             }
         }
         first.push_back(make_flow(i, d, test_port::bt, flow_kind::bt, 100 + i, true, 10'000));
-        first.push_back(make_flow(i + 1, d, test_port::bt, flow_kind::control, 100 + i, true, 90'000));
+        first.push_back(
+            make_flow(i + 1, d, test_port::bt, flow_kind::control, 100 + i, true, 90'000));
         i += 2;
     }
     std::vector<measured_flow> rerun;
     rerun.push_back(make_flow(0, direction::upload, test_port::bt, flow_kind::bt, 0, false, 9'000));
-    rerun.push_back(make_flow(1, direction::upload, test_port::bt, flow_kind::control, 1, false, 180'000));
-    rerun.push_back(make_flow(2, direction::upload, test_port::neutral, flow_kind::control, 2, true, 90'000));
-    rerun.push_back(make_flow(3, direction::upload, test_port::bt, flow_kind::control, 2, true, 90'000));
+    rerun.push_back(
+        make_flow(1, direction::upload, test_port::bt, flow_kind::control, 1, false, 180'000));
+    rerun.push_back(
+        make_flow(2, direction::upload, test_port::neutral, flow_kind::control, 2, true, 90'000));
+    rerun.push_back(
+        make_flow(3, direction::upload, test_port::bt, flow_kind::control, 2, true, 90'000));
     r.runs = {first, rerun};
     r.confirmed_keys = {{{direction::upload, test_port::bt}}};
     return r;
@@ -132,7 +137,8 @@ TEST(ReportJson, OlderReportsConfirmWhatTheirRerunsSequentialFlowsCover) {
 TEST(ReportJson, ReportsWithoutDurationUseTheDurationTheirRateImplies) {
     test_report original = sample_report();
     auto j = to_json(original);
-    for (auto& f : j.at("flows")) f.erase("duration_us");
+    for (auto& f : j.at("flows"))
+        f.erase("duration_us");
     auto back = report_from_json(j);
     ASSERT_TRUE(back) << back.err().describe();
     const auto a = to_flow_records(original.runs[0]);
@@ -149,19 +155,58 @@ TEST(ReportJson, MalformedReportsAreRefusedNamingTheField) {
         std::function<void(nlohmann::json&)> apply;
     };
     const std::vector<breakage> cases{
-        {"flows", [](nlohmann::json& j) { j.erase("flows"); }},
-        {"direction", [](nlohmann::json& j) { j["flows"][0]["direction"] = "sideways"; }},
-        {"kind", [](nlohmann::json& j) { j["flows"][0].erase("kind"); }},
-        {"agent_end", [](nlohmann::json& j) { j["flows"][0]["agent_end"] = 3; }},
-        {"index", [](nlohmann::json& j) { j["flows"][0]["index"] = -1; }},
-        {"samples", [](nlohmann::json& j) { j["flows"][0]["samples"] = "many"; }},
-        {"sample", [](nlohmann::json& j) { j["flows"][0]["samples"][3] = -5; }},
-        {"resets.provider_sent", [](nlohmann::json& j) { j["flows"][0]["resets"].erase("provider_sent"); }},
-        {"interval_ms", [](nlohmann::json& j) { j["flows"][0]["interval_ms"] = "fast"; }},
-        {"concurrent", [](nlohmann::json& j) { j["flows"][0].erase("concurrent"); }},
-        {"run", [](nlohmann::json& j) { j["flows"][0]["run"] = 1000; }},
-        {"confirmations", [](nlohmann::json& j) { j["confirmations"] = 5; }},
-        {"port", [](nlohmann::json& j) { j["confirmations"][0][0]["port"] = "ftp"; }},
+        {"flows",
+         [](nlohmann::json& j) {
+             j.erase("flows");
+         }},
+        {"direction",
+         [](nlohmann::json& j) {
+             j["flows"][0]["direction"] = "sideways";
+         }},
+        {"kind",
+         [](nlohmann::json& j) {
+             j["flows"][0].erase("kind");
+         }},
+        {"agent_end",
+         [](nlohmann::json& j) {
+             j["flows"][0]["agent_end"] = 3;
+         }},
+        {"index",
+         [](nlohmann::json& j) {
+             j["flows"][0]["index"] = -1;
+         }},
+        {"samples",
+         [](nlohmann::json& j) {
+             j["flows"][0]["samples"] = "many";
+         }},
+        {"sample",
+         [](nlohmann::json& j) {
+             j["flows"][0]["samples"][3] = -5;
+         }},
+        {"resets.provider_sent",
+         [](nlohmann::json& j) {
+             j["flows"][0]["resets"].erase("provider_sent");
+         }},
+        {"interval_ms",
+         [](nlohmann::json& j) {
+             j["flows"][0]["interval_ms"] = "fast";
+         }},
+        {"concurrent",
+         [](nlohmann::json& j) {
+             j["flows"][0].erase("concurrent");
+         }},
+        {"run",
+         [](nlohmann::json& j) {
+             j["flows"][0]["run"] = 1000;
+         }},
+        {"confirmations",
+         [](nlohmann::json& j) {
+             j["confirmations"] = 5;
+         }},
+        {"port",
+         [](nlohmann::json& j) {
+             j["confirmations"][0][0]["port"] = "ftp";
+         }},
     };
     for (const auto& c : cases) {
         auto j = good;
@@ -193,7 +238,8 @@ TEST(ReportJson, SizesFromTheFileAreBounded) {
     auto j = to_json(sample_report());
     auto too_many = j;
     too_many["flows"] = nlohmann::json::array();
-    for (std::size_t i = 0; i <= proto::max_flows; ++i) too_many["flows"].push_back(j["flows"][0]);
+    for (std::size_t i = 0; i <= proto::max_flows; ++i)
+        too_many["flows"].push_back(j["flows"][0]);
     auto r = report_from_json(too_many);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.err().code, errc::limit_exceeded);

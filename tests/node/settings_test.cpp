@@ -32,12 +32,12 @@ TEST(settings, bad_values_name_the_key_in_one_line) {
         const char* key;
         const char* value;
     };
-    for (auto [key, value] : {bad_case{"control_port", "-1"}, bad_case{"control_port", "65536"},
-                              bad_case{"bt_port", "http"}, bad_case{"bind", "example.org"},
-                              bad_case{"log_level", "loud"}, bad_case{"handshake_timeout", "5x"},
-                              bad_case{"handshake_timeout", "1ms"},
-                              bad_case{"storage_map_size", "12QB"},
-                              bad_case{"max_control_connections", "-1"}}) {
+    for (auto [key, value] :
+         {bad_case{"control_port", "-1"}, bad_case{"control_port", "65536"},
+          bad_case{"bt_port", "http"}, bad_case{"bind", "example.org"},
+          bad_case{"log_level", "loud"}, bad_case{"handshake_timeout", "5x"},
+          bad_case{"handshake_timeout", "1ms"}, bad_case{"storage_map_size", "12QB"},
+          bad_case{"max_control_connections", "-1"}}) {
         auto st = apply_setting(s, key, value);
         ASSERT_FALSE(st) << key << "=" << value;
         EXPECT_EQ(st.err().code, errc::invalid_argument);

@@ -3,12 +3,12 @@
 // coroutine has not finished within `limit`, and rethrows what it threw.
 #pragma once
 
-#include "node/asio.hpp"
-
 #include <chrono>
 #include <exception>
 #include <optional>
 #include <stdexcept>
+
+#include "node/asio.hpp"
 
 namespace glasnode::test_support {
 
@@ -26,8 +26,10 @@ T run(boost::asio::io_context& io, boost::asio::awaitable<T> task,
     });
     io.restart();
     io.run_for(limit);
-    if (failure) std::rethrow_exception(failure);
-    if (!out) throw std::runtime_error("coroutine did not finish within the test's limit");
+    if (failure)
+        std::rethrow_exception(failure);
+    if (!out)
+        throw std::runtime_error("coroutine did not finish within the test's limit");
     return std::move(*out);
 }
 

@@ -128,8 +128,8 @@ bool is_positive(verdict v) {
 // spares the peaks, e.g. one that starts after some bytes, is then left inconclusive). Without
 // a peak verdict (too few flows, or peaks too scattered) Glasnost and Wehe must agree.
 verdict combine_pooled(rule_decision peak, rule_decision glasnost, rule_decision wehe) {
-    const bool both = glasnost == rule_decision::differentiated &&
-                      wehe == rule_decision::differentiated;
+    const bool both =
+        glasnost == rule_decision::differentiated && wehe == rule_decision::differentiated;
     switch (peak) {
     case rule_decision::differentiated:
         return glasnost == rule_decision::differentiated || wehe == rule_decision::differentiated
@@ -250,8 +250,8 @@ comparison compare(const flow_list& test, const flow_list& reference, double dir
     }
     const double silent_below = settings.silent_fraction * direction_best_bps;
     auto failed = [&](const flow_record* f) {
-        return never_connected(f->end) || f->end == flow_end::stalled ||
-               f->mean_bps <= 0.0 || f->mean_bps < silent_below;
+        return never_connected(f->end) || f->end == flow_end::stalled || f->mean_bps <= 0.0 ||
+               f->mean_bps < silent_below;
     };
     flow_list healthy_test;
     flow_list healthy_reference;
@@ -386,8 +386,10 @@ namespace {
 
 // What one comparison of a verdict concluded: content, or port (none when absent).
 verdict comparison_outcome(const port_verdict& v, basis b) {
-    if (b == basis::content) return v.content.outcome;
-    if (b == basis::port && v.port_comparison) return v.port_comparison->outcome;
+    if (b == basis::content)
+        return v.content.outcome;
+    if (b == basis::port && v.port_comparison)
+        return v.port_comparison->outcome;
     return verdict::none;
 }
 
@@ -420,8 +422,8 @@ port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
         const port_verdict& other = p == &first ? rerun : first;
         if (is_positive(p->outcome) && p->why != basis::none &&
             is_positive(comparison_outcome(other, p->why))) {
-            out.outcome = comparison_outcome(other, p->why) == p->outcome ? p->outcome
-                                                                         : verdict::throttled;
+            out.outcome =
+                comparison_outcome(other, p->why) == p->outcome ? p->outcome : verdict::throttled;
             out.why = p->why;
             out.confirmed = true;
             return out;

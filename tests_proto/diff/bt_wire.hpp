@@ -33,7 +33,6 @@ namespace glasnode::proto::diff {
 
 using proto::flow_kind;
 
-
 // The XOR mask applied to every byte of a flow of this kind.
 constexpr std::uint8_t wire_mask(flow_kind kind) noexcept {
     return kind == flow_kind::control ? std::uint8_t{0xff} : std::uint8_t{0x00};

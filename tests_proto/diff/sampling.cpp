@@ -14,8 +14,8 @@ sample_plan plan_samples(microseconds duration, microseconds requested,
     // ceil(duration / max_samples_per_flow): the shortest interval that keeps within the bound.
     const auto max = static_cast<microseconds::rep>(max_samples_per_flow);
     interval = std::max(interval, microseconds{(duration.count() + max - 1) / max});
-    const auto count = static_cast<std::size_t>((duration.count() + interval.count() - 1) /
-                                                interval.count());
+    const auto count =
+        static_cast<std::size_t>((duration.count() + interval.count() - 1) / interval.count());
     return {interval, std::clamp<std::size_t>(count, 1, max_samples_per_flow)};
 }
 

@@ -29,26 +29,31 @@ std::vector<slot> sequential_slots(direction dir, std::span<const test_port> por
     std::vector<std::vector<slot>> pairs;
     for (test_port port : ports) {
         std::vector<slot> pair{{{dir, port, flow_kind::bt}}, {{dir, port, flow_kind::control}}};
-        if (rng.uniform(2) == 1) std::swap(pair[0], pair[1]);
+        if (rng.uniform(2) == 1)
+            std::swap(pair[0], pair[1]);
         pairs.push_back(std::move(pair));
     }
     shuffle(pairs, rng);
     std::vector<slot> out;
-    for (auto& p : pairs) out.insert(out.end(), p.begin(), p.end());
+    for (auto& p : pairs)
+        out.insert(out.end(), p.begin(), p.end());
     return out;
 }
 
-std::vector<slot> concurrent_slots(direction dir, std::span<const test_port> ports,
-                                   bool port_pair, random_source& rng) {
+std::vector<slot> concurrent_slots(direction dir, std::span<const test_port> ports, bool port_pair,
+                                   random_source& rng) {
     std::vector<slot> out;
     for (test_port port : ports) {
         slot s{{dir, port, flow_kind::bt}, {dir, port, flow_kind::control}};
-        if (rng.uniform(2) == 1) std::swap(s[0], s[1]);
+        if (rng.uniform(2) == 1)
+            std::swap(s[0], s[1]);
         out.push_back(std::move(s));
     }
     if (port_pair) {
-        slot s{{dir, test_port::bt, flow_kind::control}, {dir, test_port::neutral, flow_kind::control}};
-        if (rng.uniform(2) == 1) std::swap(s[0], s[1]);
+        slot s{{dir, test_port::bt, flow_kind::control},
+               {dir, test_port::neutral, flow_kind::control}};
+        if (rng.uniform(2) == 1)
+            std::swap(s[0], s[1]);
         out.push_back(std::move(s));
     }
     shuffle(out, rng);
@@ -97,13 +102,16 @@ constexpr test_port both_ports[] = {test_port::bt, test_port::neutral};
 } // namespace
 
 std::vector<flow_spec> make_schedule(const schedule_params& params, random_source& rng,
-                                        std::uint16_t first_index, std::uint16_t first_group) {
+                                     std::uint16_t first_index, std::uint16_t first_group) {
     std::vector<direction> dirs;
-    if (params.upload) dirs.push_back(direction::upload);
-    if (params.download) dirs.push_back(direction::download);
+    if (params.upload)
+        dirs.push_back(direction::upload);
+    if (params.download)
+        dirs.push_back(direction::download);
     std::vector<flow_spec> out;
     numbering n{first_index, first_group};
-    const std::uint32_t reps = std::max(params.sequential_repetitions, params.concurrent_repetitions);
+    const std::uint32_t reps =
+        std::max(params.sequential_repetitions, params.concurrent_repetitions);
     for (std::uint32_t rep = 0; rep < reps; ++rep) {
         shuffle(dirs, rng);
         std::vector<slot> seq, conc;
@@ -125,8 +133,8 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
 }
 
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
-                                            const schedule_params& params, random_source& rng,
-                                            std::uint16_t first_index, std::uint16_t first_group) {
+                                         const schedule_params& params, random_source& rng,
+                                         std::uint16_t first_index, std::uint16_t first_group) {
     auto named = [&](direction d, test_port p) {
         return std::any_of(which.begin(), which.end(),
                            [&](const comparison_key& k) { return k.dir == d && k.port == p; });
@@ -154,7 +162,8 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
         }
         shuffle(units, rng);
         std::vector<slot> seq;
-        for (auto& u : units) seq.insert(seq.end(), u.begin(), u.end());
+        for (auto& u : units)
+            seq.insert(seq.end(), u.begin(), u.end());
         emit(out, interleave(std::move(seq), std::move(conc), rng), params.flow_duration, n);
     }
     return out;
@@ -162,9 +171,11 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
 
 std::vector<std::vector<flow_spec>> slots_of(std::span<const flow_spec> schedule) {
     std::map<std::uint16_t, std::vector<flow_spec>> by_group;
-    for (const flow_spec& f : schedule) by_group[f.group].push_back(f);
+    for (const flow_spec& f : schedule)
+        by_group[f.group].push_back(f);
     std::vector<std::vector<flow_spec>> out;
-    for (auto& [group, flows] : by_group) out.push_back(std::move(flows));
+    for (auto& [group, flows] : by_group)
+        out.push_back(std::move(flows));
     return out;
 }
 
@@ -172,7 +183,8 @@ std::chrono::milliseconds transfer_time(std::span<const flow_spec> schedule) {
     std::chrono::milliseconds total{0};
     for (const auto& s : slots_of(schedule)) {
         std::uint32_t longest = 0;
-        for (const auto& f : s) longest = std::max(longest, f.duration_ms);
+        for (const auto& f : s)
+            longest = std::max(longest, f.duration_ms);
         total += std::chrono::milliseconds(longest);
     }
     return total;

@@ -43,8 +43,7 @@ struct schedule_params {
 
 // A full test. Indices and groups start at `first_index` / `first_group`.
 std::vector<flow_spec> make_schedule(const schedule_params& params, random_source& rng,
-                                        std::uint16_t first_index = 0,
-                                        std::uint16_t first_group = 0);
+                                     std::uint16_t first_index = 0, std::uint16_t first_group = 0);
 
 // The confirmation rerun of some (direction, port) comparisons, as strong as the first run so
 // that it can confirm or clear on its own: for each, the schedule's repetitions of BT and
@@ -55,8 +54,8 @@ struct comparison_key {
     test_port port;
 };
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
-                                            const schedule_params& params, random_source& rng,
-                                            std::uint16_t first_index, std::uint16_t first_group);
+                                         const schedule_params& params, random_source& rng,
+                                         std::uint16_t first_index, std::uint16_t first_group);
 
 // Flows grouped by slot, in execution order.
 std::vector<std::vector<flow_spec>> slots_of(std::span<const flow_spec> schedule);

@@ -190,8 +190,8 @@ void agent::on_grant(time_point now, const grant& g, agent_effects& out) {
     }
     m_grant = g;
     m_phase = phase::running;
-    out.push_back(run_started{m_run, m_schedule.size(), m_slots.size(),
-                              diff::transfer_time(m_schedule)});
+    out.push_back(
+        run_started{m_run, m_schedule.size(), m_slots.size(), diff::transfer_time(m_schedule)});
     start_slot(now, out);
 }
 
@@ -259,8 +259,8 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         m_confirming = diff::comparisons_to_confirm(m_data.analysis);
         if (!m_confirming.empty()) {
             m_run = 1;
-            negotiate_run(now, diff::make_confirmation(m_confirming, m_options.schedule, m_random,
-                                                       0, 0),
+            negotiate_run(now,
+                          diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0),
                           out);
             return;
         }

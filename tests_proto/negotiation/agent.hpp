@@ -23,9 +23,9 @@
 // connection and stops any flows still running; the core ignores every later input.
 //
 
-// Errors (of the pure pieces): make_negotiate returns errc::invalid_argument for a schedule outside `bounds` (checked
-// before anything is sent, so a refusal by a provider with the same bounds cannot happen);
-// make_collect returns errc::limit_exceeded above max_schedule_flows measurements and
+// Errors (of the pure pieces): make_negotiate returns errc::invalid_argument for a schedule outside
+// `bounds` (checked before anything is sent, so a refusal by a provider with the same bounds cannot
+// happen); make_collect returns errc::limit_exceeded above max_schedule_flows measurements and
 // errc::invalid_argument for a measurement outside the wire bounds; decode_provider_reply
 // returns the decoding errors of overlay/wire/message.hpp (a type the provider does not send is
 // errc::protocol_error). The core reports every failure as test_failed: the provider's refusal
@@ -44,11 +44,11 @@
 #include <variant>
 #include <vector>
 
+#include "overlay/identity/random.hpp"
 #include "overlay/wire/bytes.hpp"
 #include "overlay/wire/core_messages.hpp"
 #include "overlay/wire/message.hpp"
 #include "storage/result.hpp"
-#include "overlay/identity/random.hpp"
 #include "tests_proto/diff/measurement.hpp"
 #include "tests_proto/diff/schedule.hpp"
 #include "tests_proto/diff/test_data.hpp"

@@ -69,7 +69,8 @@ effects provider::receive(time_point now, session_id session, byte_view payload)
     auto env = wire::decode_envelope(payload, m_accepted);
     if (!env) {
         effects out;
-        out.push_back(error_to(session, wire::to_wire_error(env.err().code), env.err().reason, true));
+        out.push_back(
+            error_to(session, wire::to_wire_error(env.err().code), env.err().reason, true));
         return out;
     }
     switch (env->type()) {
@@ -193,9 +194,8 @@ std::size_t provider::flows_unreported(session_id session) const noexcept {
     for (const running_test& t : m_active) {
         if (t.session == session)
             return static_cast<std::size_t>(
-                std::count_if(t.flows.begin(), t.flows.end(), [](const flow_state& f) {
-                    return f.authorized && !f.measurement;
-                }));
+                std::count_if(t.flows.begin(), t.flows.end(),
+                              [](const flow_state& f) { return f.authorized && !f.measurement; }));
     }
     return 0;
 }
@@ -249,8 +249,8 @@ flow_authorization provider::authorize_flow(time_point now, flow_kind kind,
     return flow_refusal::unknown_token;
 }
 
-result<effects> provider::on_flow_finished(time_point now, session_id session,
-                                           std::uint16_t index, flow_measurement measurement) {
+result<effects> provider::on_flow_finished(time_point now, session_id session, std::uint16_t index,
+                                           flow_measurement measurement) {
     running_test* test = find_running(session);
     if (test == nullptr)
         return make_error(errc::not_found, "no running test on this session");
@@ -298,8 +298,8 @@ result<effects> provider::on_flow_finished(time_point now, const info_hash_t& in
 std::optional<time_point> provider::next_expiry() const noexcept {
     std::optional<time_point> first;
     for (const running_test& t : m_active) {
-        const time_point due = t.held_collect ? std::min(t.deadline, t.collect_deadline)
-                                              : t.deadline;
+        const time_point due =
+            t.held_collect ? std::min(t.deadline, t.collect_deadline) : t.deadline;
         if (!first || due < *first)
             first = due;
     }
@@ -388,7 +388,7 @@ void provider::start(time_point now, waiting_test test, effects& out) {
     out.push_back(send_message{
         test.session,
         wire::encode_message(grant{token, static_cast<std::uint64_t>(valid_for.count()),
-                                    m_options.bt_port, m_options.neutral_port})});
+                                   m_options.bt_port, m_options.neutral_port})});
     out.push_back(test_granted{test.session, token, r.deadline, std::move(test.schedule)});
     m_active.push_back(std::move(r));
 }

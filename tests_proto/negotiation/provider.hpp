@@ -226,8 +226,8 @@ private:
     bool token_in_use(const token_t& token) const noexcept;
     void expire(time_point now, effects& out);
     // Sends collect_reply and finishes the test (completed); the caller fills the slot.
-    void answer_collect(std::size_t active_index,
-                        std::vector<flow_measurement> agent_measurements, effects& out);
+    void answer_collect(std::size_t active_index, std::vector<flow_measurement> agent_measurements,
+                        effects& out);
     static bool has_unreported(const running_test& test) noexcept;
     void start(time_point now, waiting_test test, effects& out);
     void finish(std::size_t active_index, finish_reason reason,

@@ -347,9 +347,9 @@ TEST(PairedRule, OnePairIsOneDrawOfUnfairness) {
     const auto one = run_paired({with_ratios(std::vector<double>(100, 0.5))}, defaults);
     EXPECT_EQ(one.decision, rule_decision::inconclusive);
     EXPECT_NEAR(one.ratio, 0.5, 1e-9);
-    const auto two = run_paired({with_ratios(std::vector<double>(100, 1.0)),
-                                 with_ratios(std::vector<double>(100, 1.0))},
-                                defaults);
+    const auto two = run_paired(
+        {with_ratios(std::vector<double>(100, 1.0)), with_ratios(std::vector<double>(100, 1.0))},
+        defaults);
     EXPECT_EQ(two.decision, rule_decision::inconclusive);
     // Three pairs that agree decide.
     const auto three = run_paired({with_ratios(std::vector<double>(100, 0.5)),

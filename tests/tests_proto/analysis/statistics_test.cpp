@@ -190,16 +190,17 @@ TEST(Quantile, InterpolatesBetweenOrderStatisticsLikeNumpy) {
     const std::vector<double> v{10, 40, 20, 30}; // sorted 10 20 30 40
     // numpy.quantile(v, q): h = 3 q
     EXPECT_DOUBLE_EQ(quantile(v, 0.0), 10.0);
-    EXPECT_DOUBLE_EQ(quantile(v, 0.5), 25.0);  // h = 1.5
-    EXPECT_DOUBLE_EQ(quantile(v, 0.9), 37.0);  // h = 2.7: 30 + 0.7 * 10
+    EXPECT_DOUBLE_EQ(quantile(v, 0.5), 25.0); // h = 1.5
+    EXPECT_DOUBLE_EQ(quantile(v, 0.9), 37.0); // h = 2.7: 30 + 0.7 * 10
     EXPECT_DOUBLE_EQ(quantile(v, 1.0), 40.0);
-    EXPECT_DOUBLE_EQ(quantile(v, 1.5), 40.0);  // clamped
+    EXPECT_DOUBLE_EQ(quantile(v, 1.5), 40.0); // clamped
     EXPECT_DOUBLE_EQ(quantile(v, -1.0), 10.0);
     EXPECT_DOUBLE_EQ(quantile(std::vector<double>{7}, 0.9), 7.0);
     EXPECT_EQ(quantile(std::vector<double>{}, 0.9), 0.0);
     // 100 values 1..100: h = 89.1 -> 90 + 0.1 = 90.1 (numpy.quantile(range(1, 101), 0.9)).
     std::vector<double> hundred;
-    for (int i = 100; i >= 1; --i) hundred.push_back(i);
+    for (int i = 100; i >= 1; --i)
+        hundred.push_back(i);
     EXPECT_NEAR(quantile(hundred, 0.9), 90.1, 1e-12);
 }
 

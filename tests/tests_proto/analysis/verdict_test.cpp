@@ -254,7 +254,7 @@ TEST(Verdict, OneFailedFlowOfThreeIsInconclusive) {
     EXPECT_TRUE(needs_confirmation(v));
     // A failed reference flow voids the comparison too, even when all test flows are fine.
     std::vector<flow_record> g = sequential_test();
-    g[1].end = flow_end::error;    // download, bt port, control, rep 0: still carried data
+    g[1].end = flow_end::error;          // download, bt port, control, rep 0: still carried data
     g[3].end = flow_end::connect_failed; // download, neutral port, control, rep 0
     g[3].mean_bps = 0.0;
     const test_analysis b = run(g);
@@ -559,9 +559,8 @@ TEST(Verdict, AThrottleThatSparesThePeaksIsInconclusive) {
     const auto late = [](flow_kind kind, std::uint32_t, std::size_t k) {
         return kind == flow_kind::bt && k >= 15 ? 0.3 : 1.0;
     };
-    expect_content_rules(run(shaped_test(late)), rule_decision::none,
-                         rule_decision::differentiated, rule_decision::differentiated,
-                         verdict::inconclusive);
+    expect_content_rules(run(shaped_test(late)), rule_decision::none, rule_decision::differentiated,
+                         rule_decision::differentiated, verdict::inconclusive);
 }
 
 TEST(Verdict, DegenerateInputs) {

@@ -20,7 +20,8 @@ TEST(schedule, default_test_is_sequential_flows_only) {
     const schedule_params p;
     const auto s = make_schedule(p, rng);
     ASSERT_EQ(s.size(), 2u * 4u * p.sequential_repetitions);
-    for (const auto& f : annotated(s)) EXPECT_FALSE(f.concurrent);
+    for (const auto& f : annotated(s))
+        EXPECT_FALSE(f.concurrent);
     EXPECT_EQ(slots_of(s).size(), s.size());
 }
 
@@ -68,8 +69,7 @@ TEST(schedule, groups_are_single_flows_or_matched_pairs) {
         EXPECT_EQ(slot[0].group, slot[1].group);
         EXPECT_EQ(slot[0].dir, slot[1].dir);
         const bool content_pair = slot[0].port == slot[1].port && slot[0].kind != slot[1].kind;
-        const bool port_pair = slot[0].port != slot[1].port &&
-                               slot[0].kind == flow_kind::control &&
+        const bool port_pair = slot[0].port != slot[1].port && slot[0].kind == flow_kind::control &&
                                slot[1].kind == flow_kind::control;
         EXPECT_TRUE(content_pair || port_pair);
     }
@@ -82,7 +82,8 @@ TEST(schedule, bt_and_control_alternate_within_each_sequential_pair) {
     // control, in either order.
     std::map<std::tuple<std::uint32_t, direction, test_port>, std::vector<flow_kind>> seen;
     for (const auto& f : annotated(s)) {
-        if (!f.concurrent) seen[{f.repetition, f.spec.dir, f.spec.port}].push_back(f.spec.kind);
+        if (!f.concurrent)
+            seen[{f.repetition, f.spec.dir, f.spec.port}].push_back(f.spec.kind);
     }
     for (const auto& [key, kinds] : seen) {
         ASSERT_EQ(kinds.size(), 2u);
@@ -101,7 +102,8 @@ TEST(schedule, order_is_random_but_fixed_by_the_seed) {
     };
     EXPECT_EQ(order(7), order(7));
     int differing = 0;
-    for (std::uint64_t seed = 8; seed < 18; ++seed) differing += order(seed) != order(7) ? 1 : 0;
+    for (std::uint64_t seed = 8; seed < 18; ++seed)
+        differing += order(seed) != order(7) ? 1 : 0;
     EXPECT_GE(differing, 9) << "the order barely depends on the seed";
 }
 
@@ -156,7 +158,8 @@ TEST(schedule, confirmation_shares_the_neutral_reference_and_keeps_pairs) {
     const comparison_key bt_only[] = {{direction::download, test_port::bt}};
     const auto paired = make_confirmation(bt_only, with_pairs(), rng, 0, 0);
     std::size_t concurrent = 0;
-    for (const auto& f : annotated(paired)) concurrent += f.concurrent ? 1 : 0;
+    for (const auto& f : annotated(paired))
+        concurrent += f.concurrent ? 1 : 0;
     EXPECT_EQ(concurrent, 4u); // the BT/control pair and the port pair
     EXPECT_EQ(paired.size(), 10u);
 }
@@ -175,7 +178,8 @@ TEST(schedule, only_kind_keeps_one_payload_and_unpairs_the_rest) {
         const auto s = make_schedule(p, rng);
         ASSERT_FALSE(s.empty());
         std::map<std::uint16_t, int> group_size;
-        for (const auto& f : s) ++group_size[f.group];
+        for (const auto& f : s)
+            ++group_size[f.group];
         for (const auto& f : annotated(s)) {
             EXPECT_EQ(f.spec.kind, k);
             EXPECT_EQ(f.concurrent, group_size[f.spec.group] > 1);

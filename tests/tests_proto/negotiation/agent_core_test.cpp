@@ -117,8 +117,7 @@ scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, d
             const double mbps = path_mbps(f.spec, bt_share);
             auto r = a.flow_done(now, f.spec.index, measured(f.spec.index, f.role, mbps));
             next.insert(next.end(), r.begin(), r.end());
-            provider_side.push_back(
-                measured(f.spec.index, provider_role(f.spec.dir), mbps));
+            provider_side.push_back(measured(f.spec.index, provider_role(f.spec.dir), mbps));
         }
         out = std::move(next);
         // Keep the provider audible, as its pongs would.

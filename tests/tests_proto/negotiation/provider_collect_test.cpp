@@ -27,7 +27,8 @@ struct collect_fixture : ::testing::Test {
 
     // Grants session 1 the small schedule and authorises flows 0 and 2.
     token_t start_and_authorise() {
-        const auto g = only_reply<grant>(core.on_negotiate(t0, 1, negotiate_of(small_schedule())), 1);
+        const auto g =
+            only_reply<grant>(core.on_negotiate(t0, 1, negotiate_of(small_schedule())), 1);
         EXPECT_TRUE(g);
         const token_t token = g ? g->token : token_t{};
         for (std::uint16_t i : {0, 2}) {
@@ -63,7 +64,8 @@ TEST_F(collect_fixture, a_collect_waits_for_the_last_draining_flow) {
     ASSERT_TRUE(core.next_expiry());
     EXPECT_EQ(*core.next_expiry(), t0 + 4s + 5s);
     // A second collect meanwhile is refused, the first still held.
-    const auto again = only_reply<wire::error_message>(core.on_collect(t0 + 4500ms, 1, collect{}), 1);
+    const auto again =
+        only_reply<wire::error_message>(core.on_collect(t0 + 4500ms, 1, collect{}), 1);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->code, static_cast<std::uint16_t>(wire::wire_error::refused));
 
