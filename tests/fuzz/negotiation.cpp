@@ -179,9 +179,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             break;
         }
-        case 7: {
-            const std::uint16_t index = s.u8() % 16;
-            (void)p.on_flow_finished(now, session, index, measurement_from(s));
+        case 7: { // a flow report, by (session, index) or by a granted test's info-hash
+            // Its effects answer a held collect (test_finished): they are checked like any.
+            result<effects> reported = [&] {
+                if ((op & 0x80) != 0 && !t.tokens.empty()) {
+                    const info_hash_t ih =
+                        flow_info_hash(t.tokens[s.u8() % t.tokens.size()], s.u8() % 16);
+                    return p.on_flow_finished(now, ih, measurement_from(s));
+                }
+                const std::uint16_t index = s.u8() % 16;
+                return p.on_flow_finished(now, session, index, measurement_from(s));
+            }();
+            if (reported.ok())
+                out = std::move(*reported);
             break;
         }
         default:
