@@ -184,6 +184,14 @@ private:
                     apply(m_agent.flow_done(m_loop.now(), index, measurement));
                 });
             m_flow_events.push_back(agent_end);
+            if (m.unidentified_at) {
+                m_flow_events.push_back(
+                    m_loop.after(*m.unidentified_at, tag(event_kind::unidentified, provider_node),
+                                 handshake_trace(f), [this, resets = m.unidentified_resets](bytes) {
+                                     m_provider.on_unidentified_connection(
+                                         m_loop.now(), control_session, resets, false);
+                                 }));
+            }
             if (!m.handshake_at)
                 continue;
             m_flow_events.push_back(m_loop.after(

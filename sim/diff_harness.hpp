@@ -51,8 +51,9 @@ enum class event_kind : std::uint16_t {
     handshake = 6,      // the provider reads a flow's handshake (payload: info-hash, kind, port)
     agent_flow_end = 7, // the agent's end of a flow reports (payload: encoded measurement)
     provider_flow_end = 8,
-    agent_closed = 9,    // the agent sees the control connection close
-    provider_closed = 10 // the provider sees the control connection close
+    agent_closed = 9,     // the agent sees the control connection close
+    provider_closed = 10, // the provider sees the control connection close
+    unidentified = 11     // a test port loses a connection it never identified
 };
 
 struct harness_options {

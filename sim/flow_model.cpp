@@ -307,6 +307,16 @@ std::vector<modelled_flow> model_slot(std::span<const proto::negotiation::flow_t
             continue;
         }
         m.agent.connect_time_us = micros(rtt);
+        if (matched && policy.action == policy_action::reset && policy.first_packet) {
+            m.agent.end = flow_end::reset_received;
+            m.agent.resets_received = 1;
+            m.agent.bytes_sent = handshake_bytes;
+            m.agent.min_rtt_us = micros(rtt);
+            m.agent_done = rtt + rtt / 2;
+            m.unidentified_at = rtt + rtt / 2;
+            m.unidentified_resets = 1;
+            continue;
+        }
         m.handshake_at = rtt + rtt / 2;
         m.provider = blank(f, proto::provider_role(f.spec.dir));
 

@@ -33,6 +33,9 @@
 //                     timeout after the window opened, with no payload;
 //   reset     after after_bytes payload bytes the path forges a RST to both ends: each ends
 //             reset_received with resets_received = 1 and resets_sent = 0 (neither sent it).
+//             With first_packet the agent's handshake is answered with the RST and dropped:
+//             the agent ends reset_received one and a half RTTs in, and the provider's test
+//             port loses a connection it never identified (unidentified_at).
 // Wire byte counts add the peer-wire framing (68-byte handshake, 17-byte requests, 13-byte piece
 // headers per 16 KiB block) to the payload: close to the real counts, not exact.
 //
@@ -75,6 +78,9 @@ struct path_policy {
     std::uint16_t port = 6881;     // the port a port-matching policy penalises
     double fraction = 1.0;         // throttle: cap as a fraction of the path rate, in (0, 1]
     std::uint64_t after_bytes = 0; // throttle: full rate until then; reset: bytes before the RST
+    // reset: the handshake itself is answered with a RST to both ends and never delivered, so
+    // the provider cannot tell which flow the connection was (after_bytes unused).
+    bool first_packet = false;
     block_mode block = block_mode::drop;
     bool download = true; // directions the policy covers
     bool upload = true;
@@ -99,6 +105,10 @@ struct modelled_flow {
     std::optional<std::chrono::nanoseconds> handshake_at;
     flow_measurement provider; // meaningful only with handshake_at
     std::chrono::nanoseconds provider_done{0};
+    // When the provider's test port loses a connection it could not identify (a first-packet
+    // reset), and the resets it received on it; nullopt otherwise.
+    std::optional<std::chrono::nanoseconds> unidentified_at;
+    std::uint32_t unidentified_resets = 0;
 };
 
 // Models the flows of one slot (started together). `noise` draws the link's noise, in a fixed

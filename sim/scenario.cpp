@@ -216,8 +216,8 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
         return p.bad("policy.kind", "required");
     s.policy_kind = **kind;
     const std::string& k = s.policy_kind;
-    const std::initializer_list<std::string_view> all = {"kind", "fraction", "after_bytes", "match",
-                                                         "mode", "port",     "directions"};
+    const std::initializer_list<std::string_view> all = {
+        "kind", "fraction", "after_bytes", "first_packet", "match", "mode", "port", "directions"};
     const std::string why = "by policy kind '" + k + "'";
     status keys;
     if (k == "neutral")
@@ -232,8 +232,9 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
     else if (k == "block")
         keys = p.only_keys(*t, px, {"kind", "match", "mode", "port", "directions"}, all, why);
     else
-        keys =
-            p.only_keys(*t, px, {"kind", "after_bytes", "match", "port", "directions"}, all, why);
+        keys = p.only_keys(*t, px,
+                           {"kind", "after_bytes", "first_packet", "match", "port", "directions"},
+                           all, why);
     if (!keys)
         return keys;
 
@@ -277,6 +278,13 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
                          "required above 0 by policy kind 'delayed-throttle' (the bytes that go "
                          "at full rate)");
         pol.after_bytes = static_cast<std::uint64_t>(after->value_or(0));
+        if (k == "forged-reset") {
+            GLASNODE_TRY(first, p.boolean(*t, px, "first_packet"));
+            pol.first_packet = first->value_or(false);
+            if (pol.first_packet && *after)
+                return p.bad("policy.after_bytes",
+                             "not with first_packet = true (the reset answers the handshake)");
+        }
     }
 
     if (k == "block") {

@@ -7,6 +7,12 @@
 namespace glasnode::node {
 namespace {
 
+tcp::endpoint remote_of(const tcp::socket& s) {
+    boost::system::error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    return ec ? tcp::endpoint{} : ep;
+}
+
 std::string endpoint_string(const tcp::socket& s) {
     boost::system::error_code ec;
     auto ep = s.remote_endpoint(ec);
@@ -35,7 +41,7 @@ control_connection::control_connection(tcp::socket socket, overlay::channel_role
     : m_socket(std::move(socket)), m_read_dog(m_socket.get_executor()),
       m_write_dog(m_socket.get_executor()), m_options(options),
       m_channel(role, self, rng, options.limits), m_remote(endpoint_string(m_socket)),
-      m_id(next_connection_id()) {}
+      m_remote_endpoint(remote_of(m_socket)), m_id(next_connection_id()) {}
 
 control_connection::~control_connection() {
     close();
@@ -100,6 +106,7 @@ asio::awaitable<status> control_connection::connect(const tcp::endpoint& to) {
         co_return io_failure(ec, "connect", m_read_dog);
     m_socket.set_option(tcp::no_delay(true), ec);
     m_remote = endpoint_string(m_socket);
+    m_remote_endpoint = remote_of(m_socket);
     co_return status{};
 }
 

@@ -64,6 +64,8 @@ public:
     const overlay::public_key& peer() const { return *m_peer; }
     // "127.0.0.1:9773", or "?" when unknown.
     const std::string& remote() const noexcept { return m_remote; }
+    // The same as an endpoint; default-constructed when unknown.
+    const tcp::endpoint& remote_endpoint() const noexcept { return m_remote_endpoint; }
     // Unique per process: lets protocol cores address a connection without holding it.
     std::uint64_t id() const noexcept { return m_id; }
 
@@ -96,6 +98,7 @@ private:
     connection_options m_options;
     overlay::secure_channel m_channel;
     std::string m_remote = "?";
+    tcp::endpoint m_remote_endpoint;
     std::optional<overlay::public_key> m_peer;
     std::uint64_t m_id;
     bytes m_queued;         // encrypted output not yet handed to the socket

@@ -26,6 +26,7 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
         std::weak_ptr<control_connection> conn;
         std::string peer_id;
         std::string remote;
+        asio::ip::address address; // of the control connection
     };
     struct granted_test {
         clock::time_point started;
@@ -98,6 +99,7 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
                 r.peer_address = info->second.remote;
             }
             r.runs.push_back(std::move(flows));
+            r.unidentified.push_back(f.unidentified);
             if (auto st = proto::diff::analyse_runs(r); !st) {
                 spdlog::warn("provider: analysis of a served test failed: {}", st.err().describe());
             } else if (auto put = store->put(to_record(r)); !put) {
@@ -105,6 +107,19 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
             }
         }
         granted.erase(g);
+    }
+
+    // A test port connection that never became a flow counts for every running test whose
+    // agent has its address (a NAT may put several agents behind one; each is told).
+    void unidentified(const flow_rejection& r) {
+        if (stopped || !core)
+            return;
+        const auto now = clock::now();
+        for (const auto& [session, info] : sessions) {
+            if (info.address == r.remote.address() && core->is_running(session))
+                core->on_unidentified_connection(now, session, r.resets_received,
+                                                 r.could_reset_peer);
+        }
     }
 
     void rearm() {
@@ -194,9 +209,11 @@ result<std::unique_ptr<provider_service>> provider_service::open(asio::any_io_ex
                 if (auto st = weak.lock())
                     st->flow_finished(report);
             },
-            [which](const flow_rejection& r) {
+            [weak, which](const flow_rejection& r) {
                 spdlog::info("provider: {} port dropped {}: {} ({})", proto::to_string(which),
                              to_string(r.remote), to_string(r.reason), r.detail);
+                if (auto st = weak.lock())
+                    st->unidentified(r);
             });
         if (!l)
             return make_error(l.err().code, std::string(proto::to_string(which)) +
@@ -227,6 +244,7 @@ void provider_service::serve(dispatcher& routes) {
         info.conn = c.weak_from_this();
         info.peer_id = overlay::node_id_string(c.peer());
         info.remote = c.remote();
+        info.address = c.remote_endpoint().address();
     };
     routes.on<proto::negotiation::negotiate>(
         [weak, remember](control_connection& c,

@@ -25,34 +25,47 @@ std::string rfc3339(std::uint64_t unix_ms) {
     return fmt::format("{}.{:03}Z", buf, unix_ms % 1000);
 }
 
+nlohmann::json peak_json(const proto::glasnost_outcome& g) {
+    return {{"decision", proto::to_string(g.decision)},
+            {"test_peak_mbps", number(g.test_max_bps / 1e6)},
+            {"reference_peak_mbps", number(g.reference_max_bps / 1e6)},
+            {"relative_difference", number(g.relative_difference)},
+            {"test_noise", number(g.test_noise)},
+            {"reference_noise", number(g.reference_noise)}};
+}
+
+nlohmann::json onset_json(const proto::throttle_onset& o) {
+    return {{"seconds", number(o.seconds)}, {"bytes", number(o.bytes)}, {"flows", o.flows}};
+}
+
 nlohmann::json comparison_json(const proto::comparison& c) {
-    return {{"outcome", proto::to_string(c.outcome)},
-            {"glasnost",
-             {{"decision", proto::to_string(c.glasnost.decision)},
-              {"relative_difference", number(c.glasnost.relative_difference)},
-              {"test_noise", number(c.glasnost.test_noise)},
-              {"reference_noise", number(c.glasnost.reference_noise)}}},
-            {"peak",
-             {{"decision", proto::to_string(c.peak.decision)},
-              {"test_peak_mbps", number(c.peak.test_max_bps / 1e6)},
-              {"reference_peak_mbps", number(c.peak.reference_max_bps / 1e6)},
-              {"relative_difference", number(c.peak.relative_difference)},
-              {"test_noise", number(c.peak.test_noise)},
-              {"reference_noise", number(c.peak.reference_noise)}}},
-            {"wehe",
-             {{"decision", proto::to_string(c.wehe.decision)},
-              {"area", number(c.wehe.area)},
-              {"ks_p", number(c.wehe.ks_p)}}},
-            {"paired",
-             {{"decision", proto::to_string(c.paired.decision)},
-              {"ratio", number(c.paired.ratio)},
-              {"ratio_low", number(c.paired.ratio_low)},
-              {"ratio_high", number(c.paired.ratio_high)},
-              {"p_value", number(c.paired.p_value)}}},
-            {"test_flows", c.test_flows},
-            {"reference_flows", c.reference_flows},
-            {"test_failed", c.test_failed},
-            {"reference_failed", c.reference_failed}};
+    nlohmann::json j = {{"outcome", proto::to_string(c.outcome)},
+                        {"glasnost",
+                         {{"decision", proto::to_string(c.glasnost.decision)},
+                          {"relative_difference", number(c.glasnost.relative_difference)},
+                          {"test_noise", number(c.glasnost.test_noise)},
+                          {"reference_noise", number(c.glasnost.reference_noise)}}},
+                        {"peak", peak_json(c.peak)},
+                        {"late", peak_json(c.late)},
+                        {"early", peak_json(c.early)},
+                        {"cut_in_every_test_flow", c.cut_in_every_test_flow},
+                        {"wehe",
+                         {{"decision", proto::to_string(c.wehe.decision)},
+                          {"area", number(c.wehe.area)},
+                          {"ks_p", number(c.wehe.ks_p)}}},
+                        {"paired",
+                         {{"decision", proto::to_string(c.paired.decision)},
+                          {"ratio", number(c.paired.ratio)},
+                          {"ratio_low", number(c.paired.ratio_low)},
+                          {"ratio_high", number(c.paired.ratio_high)},
+                          {"p_value", number(c.paired.p_value)}}},
+                        {"test_flows", c.test_flows},
+                        {"reference_flows", c.reference_flows},
+                        {"test_failed", c.test_failed},
+                        {"reference_failed", c.reference_failed}};
+    if (c.onset)
+        j["onset"] = onset_json(*c.onset);
+    return j;
 }
 
 } // namespace
@@ -75,6 +88,8 @@ nlohmann::json to_json(const test_report& r) {
                          {"content_comparison", comparison_json(v.content)}};
         if (v.port_comparison)
             j["port_comparison"] = comparison_json(*v.port_comparison);
+        if (v.onset)
+            j["onset"] = onset_json(*v.onset);
         verdicts.push_back(std::move(j));
     }
     nlohmann::json flows = nlohmann::json::array();
@@ -119,6 +134,15 @@ nlohmann::json to_json(const test_report& r) {
                 {{"direction", proto::to_string(k.dir)}, {"port", proto::to_string(k.port)}});
         confirmations.push_back(std::move(one));
     }
+    nlohmann::json unidentified = nlohmann::json::array();
+    for (std::size_t run = 0; run < r.runs.size(); ++run) {
+        if (run < r.unidentified.size() && r.unidentified[run])
+            unidentified.push_back({{"connections", r.unidentified[run]->connections},
+                                    {"resets_received", r.unidentified[run]->resets_received},
+                                    {"could_reset_peer", r.unidentified[run]->could_reset_peer}});
+        else
+            unidentified.push_back(nullptr);
+    }
     return {{"test_id", r.test_id},
             {"role", r.role},
             {"started_at", rfc3339(r.started_unix_ms)},
@@ -128,6 +152,7 @@ nlohmann::json to_json(const test_report& r) {
             {"congestion_control", r.congestion_control},
             {"runs", r.runs.size()},
             {"confirmations", std::move(confirmations)},
+            {"unidentified_connections", std::move(unidentified)},
             {"verdicts", std::move(verdicts)},
             {"flows", std::move(flows)}};
 }
@@ -332,6 +357,36 @@ result<test_report> report_from_json(const nlohmann::json& j) {
             r.runs.resize(*run + 1);
         r.runs[*run].push_back(std::move(*f));
     }
+    if (const auto u = j.find("unidentified_connections"); u != j.end()) {
+        if (!u->is_array() || u->size() > r.runs.size())
+            return make_error(errc::invalid_argument,
+                              "report field 'unidentified_connections' does not match the runs");
+        for (const auto& one : *u) {
+            if (one.is_null()) {
+                r.unidentified.emplace_back();
+                continue;
+            }
+            if (!one.is_object())
+                return make_error(
+                    errc::invalid_argument,
+                    "report field 'unidentified_connections' holds a malformed entry");
+            proto::diff::unidentified_connections c;
+            for (auto [key, into] : {std::pair{"connections", &c.connections},
+                                     std::pair{"resets_received", &c.resets_received},
+                                     std::pair{"could_reset_peer", &c.could_reset_peer}}) {
+                auto n = count_field(one, key);
+                if (!n)
+                    return n.err();
+                if (*n > 0xffffffffu)
+                    return make_error(errc::invalid_argument,
+                                      fmt::format("unidentified_connections field '{}' is out of "
+                                                  "range",
+                                                  key));
+                *into = static_cast<std::uint32_t>(*n);
+            }
+            r.unidentified.push_back(c);
+        }
+    }
     if (const auto c = j.find("confirmations"); c != j.end()) {
         if (!c->is_array() || c->size() + 1 != std::max<std::size_t>(r.runs.size(), 1))
             return make_error(errc::invalid_argument,
@@ -376,6 +431,13 @@ result<test_report> report_from_json(const nlohmann::json& j) {
 std::string to_table(const test_report& r) {
     test_record rec = to_record(r);
     std::string out = to_table(rec);
+    for (const auto& v : r.analysis.verdicts) {
+        if (v.onset)
+            out += fmt::format("  {} {}: full rate for the first {:.1f} MB ({:.1f} s) of each "
+                               "flow, throttled after\n",
+                               proto::to_string(v.dir), proto::to_string(v.port),
+                               v.onset->bytes / 1e6, v.onset->seconds);
+    }
     std::size_t completed = 0, total = 0;
     for (const auto& run : r.runs) {
         for (const auto& f : run) {

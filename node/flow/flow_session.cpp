@@ -231,11 +231,16 @@ void flow_session::abort(std::string reason) noexcept {
     poke_watchdog();
 }
 
-void flow_session::close_unused() noexcept {
+bool flow_session::close_unused() noexcept {
     m_phase = phase::done;
     poke_watchdog();
+    // Unread bytes make the kernel answer the close with a RST instead of a FIN.
+    const bool reset = m_socket.is_open() && unread_bytes(m_socket.native_handle()) > 0;
+    if (reset)
+        ++m_report.resets_sent;
     error_code ec;
     m_socket.close(ec);
+    return reset;
 }
 
 // ---- capture (tests) ----
@@ -367,6 +372,8 @@ flow_session::read_peer_handshake(std::chrono::milliseconds timeout) {
         else if (ec == asio::error::eof || is_reset(ec))
             e = make_error(errc::closed,
                            "peer closed after " + n + " of 68 bytes (" + ec.message() + ")");
+        if (is_reset(ec))
+            ++m_report.resets_received;
         // The connection is of no further use: end it here, with its watchdog, rather than
         // trust every caller to.
         close_unused();

@@ -58,8 +58,13 @@ public:
     // Provider, step 2 (after the token was accepted): answer the handshake and run the flow.
     // params.kind and params.info_hash are taken from the peer's handshake.
     asio::awaitable<flow_report> run_provider(flow_params params);
-    // Provider without a flow: close the connection (refused or rejected).
-    void close_unused() noexcept;
+    // Provider without a flow: close the connection (refused or rejected). True when the close
+    // sent a RST (the peer's bytes were left unread).
+    bool close_unused() noexcept;
+    // Resets seen so far (a RST that ended the handshake read counts).
+    std::uint32_t resets_received() const noexcept { return m_report.resets_received; }
+    // Resets our closes sent so far.
+    std::uint32_t resets_sent() const noexcept { return m_report.resets_sent; }
 
     // Ends the session from outside (listener stopping): the flow ends as `error`.
     void abort(std::string reason) noexcept;

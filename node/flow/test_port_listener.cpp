@@ -75,12 +75,14 @@ struct test_port_listener::state {
     bool stopped = false;
     std::list<std::weak_ptr<detail::flow_session>> sessions; // for stop()
 
-    void reject(rejection_reason reason, std::string detail, const tcp::endpoint& remote) {
+    void reject(rejection_reason reason, std::string detail, const tcp::endpoint& remote,
+                std::uint32_t resets_received = 0, bool could_reset_peer = true) {
         ++stats.rejected;
         if (stopped || !on_reject)
             return;
         try {
-            on_reject(flow_rejection{reason, std::move(detail), remote});
+            on_reject(flow_rejection{reason, std::move(detail), remote, resets_received,
+                                     could_reset_peer});
         } catch (...) {
             // A handler that throws loses its own notification, nothing else.
             spdlog::error("test port {}: rejection handler failed: {}", port(),
@@ -205,7 +207,10 @@ asio::awaitable<void> test_port_listener::serve(std::shared_ptr<state> s,
                                             ? rejection_reason::not_bittorrent
                                             : rejection_reason::io_error;
         session->close_unused();
-        s->reject(reason, hs.err().reason, remote);
+        const bool quiet_end = (reason == rejection_reason::handshake_timeout ||
+                                reason == rejection_reason::closed_early) &&
+                               session->resets_sent() == 0;
+        s->reject(reason, hs.err().reason, remote, session->resets_received(), !quiet_end);
         co_return;
     }
 

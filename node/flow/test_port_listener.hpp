@@ -68,6 +68,13 @@ struct flow_rejection {
     rejection_reason reason;
     std::string detail;
     boost::asio::ip::tcp::endpoint remote;
+    // A RST ended the connection before its handshake was read.
+    std::uint32_t resets_received = 0;
+    // Whether our side may have made the peer's application see a reset: false only when the
+    // peer closed first or we gave up waiting with nothing unread (a FIN; the agent is then
+    // reading, and sees end of file). A connection closed at accept or after we read its
+    // handshake may be answered with a RST when the peer's next bytes arrive.
+    bool could_reset_peer = true;
 };
 
 struct test_port_stats {

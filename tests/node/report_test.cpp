@@ -122,6 +122,31 @@ TEST(ReportJson, ReadBackGivesTheAnalysisTheSameFlowsAndVerdicts) {
     EXPECT_EQ(to_json(*back).at("verdicts"), to_json(original).at("verdicts"));
 }
 
+TEST(ReportJson, UnidentifiedConnectionsReadBackPerRun) {
+    test_report original = sample_report();
+    original.unidentified = {proto::diff::unidentified_connections{3, 2, 0}, std::nullopt};
+    const nlohmann::json j = to_json(original);
+    ASSERT_EQ(j.at("unidentified_connections").size(), 2u);
+    EXPECT_EQ(j.at("unidentified_connections")[0].at("could_reset_peer"), 0);
+    EXPECT_TRUE(j.at("unidentified_connections")[1].is_null());
+    auto back = report_from_json(nlohmann::json::parse(j.dump()));
+    ASSERT_TRUE(back) << back.err().describe();
+    EXPECT_EQ(back->unidentified, original.unidentified);
+    // Reports written before the field: no counts, nothing proven on their word.
+    nlohmann::json older = j;
+    older.erase("unidentified_connections");
+    back = report_from_json(older);
+    ASSERT_TRUE(back) << back.err().describe();
+    EXPECT_TRUE(back->unidentified.empty());
+    // More entries than runs, or a count that is not one: refused.
+    nlohmann::json bad = j;
+    bad["unidentified_connections"].push_back(nullptr);
+    EXPECT_FALSE(report_from_json(bad));
+    bad = j;
+    bad["unidentified_connections"][0]["connections"] = -1;
+    EXPECT_FALSE(report_from_json(bad));
+}
+
 TEST(ReportJson, OlderReportsConfirmWhatTheirRerunsSequentialFlowsCover) {
     auto j = to_json(sample_report());
     ASSERT_EQ(j.at("confirmations").size(), 1u);

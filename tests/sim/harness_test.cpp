@@ -73,7 +73,8 @@ TEST_P(sim_scenarios, give_the_expected_verdicts) {
 
 INSTANTIATE_TEST_SUITE_P(files, sim_scenarios,
                          ::testing::Values("neutral", "noisy_neutral", "content_throttle",
-                                           "port_throttle", "block", "forged_reset"));
+                                           "port_throttle", "block", "forged_reset",
+                                           "delayed_throttle", "forged_reset_first_packet"));
 
 TEST(sim_harness, a_clean_test_runs_once_and_a_throttled_one_is_confirmed) {
     const harness_result clean = run(harness_for(load("neutral"), 1));
@@ -97,21 +98,23 @@ TEST(sim_harness, a_clean_test_runs_once_and_a_throttled_one_is_confirmed) {
     EXPECT_EQ(reset.data->runs.size(), 1u);
 }
 
-// KNOWN GAP (see sim/README.md): a throttle that starts after the first 5 MB of a connection
-// leaves the flows' busiest intervals at full rate, so the peak rule clears what Glasnost and
-// Wehe accuse and the current analysis says `inconclusive` instead of `throttled`. Nothing false
-// is asserted here: the throttle is never cleared, and any accusation names the content.
-TEST(sim_harness, delayed_throttle_is_never_cleared) {
+// A throttle that starts after the first 5 MB of a connection leaves the flows' busiest intervals
+// at full rate; the late rule sees the cut, and the verdicts say where it began.
+TEST(sim_harness, delayed_throttle_is_throttled_with_its_onset) {
     const scenario s = load("delayed_throttle");
     for (std::uint64_t seed : {1, 2, 3}) {
         const harness_result r = run(harness_for(s, seed));
         ASSERT_TRUE(r.data.has_value());
         ASSERT_EQ(r.data->analysis.verdicts.size(), 4u);
         for (const auto& v : r.data->analysis.verdicts) {
-            EXPECT_NE(v.outcome, verdict::none) << describe(r.data->analysis);
-            if (v.outcome == verdict::throttled) {
-                EXPECT_EQ(v.why, proto::basis::content) << describe(r.data->analysis);
-            }
+            EXPECT_EQ(v.outcome, verdict::throttled) << describe(r.data->analysis);
+            EXPECT_EQ(v.why, proto::basis::content) << describe(r.data->analysis);
+            ASSERT_TRUE(v.onset.has_value()) << describe(r.data->analysis);
+            // The cut is at 5 MB; the change point is the interval boundary before it.
+            EXPECT_GT(v.onset->bytes, 4.0e6);
+            EXPECT_LE(v.onset->bytes, 5.0e6);
+            EXPECT_GT(v.onset->seconds, 0.5);
+            EXPECT_LT(v.onset->seconds, 1.5);
         }
     }
 }

@@ -40,6 +40,15 @@
 //   reach the receiver. The same 20% thresholds as Glasnost, with the noise check on the
 //   peaks: a flow that met cross traffic through all its busiest tenth stands out and voids
 //   the comparison instead of deciding it.
+// - Late (this project, for Wehe's delayed throttling, SIGCOMM 2019: full rate for a
+//   connection's first bytes, then a cut): the peak rule on the last late_fraction (half) of
+//   each flow's intervals. A flow's busiest intervals are its unthrottled start there, so the
+//   whole-flow peak cannot see the cut; the late peaks can. The same 20% thresholds and noise
+//   check as the peak rule. verdict.hpp accepts it only with a cut inside every test flow (its
+//   late peak 20% below its own early peak) and a whole-flow rule agreeing, because cross
+//   traffic that happens to cover the end of a flow lowers its late peak too; the cut lands at
+//   the same byte count in every flow of a delayed throttle, at random places under cross
+//   traffic. A throttle that begins after more than half of a flow's bytes is not seen by it.
 // - Paired (concurrent flows): the BT and control flows of a pair run at the same time
 //   through the same bottleneck, so bursty cross traffic slows both alike and cancels in the
 //   per-interval ratio BT/control. The rule estimates the median of log(BT/control) over
@@ -92,6 +101,11 @@ struct analysis_settings {
     double paired_busiest_fraction = 0.5;  // share of each pair's intervals judged, busiest first
     std::size_t paired_min_pairs = 3;      // fewer pairs: the paired rule is inconclusive
     double peak_quantile = 0.9;            // a flow's peak: this quantile of its intervals
+    // The late rule: the peak of each flow's last late_fraction of intervals (a delayed throttle
+    // spares a connection's first bytes, so only the end of a flow shows it). Fewer than
+    // late_min_intervals intervals in that part (or before it): the rule does not apply.
+    double late_fraction = 0.5;
+    std::size_t late_min_intervals = 3;
     // A flow that carried less than this fraction of the best flow of its direction carried
     // "nothing" (blocked-looking). 1%: far below any throttle worth reporting as throttling,
     // far above the bytes of a handshake that got through before a block.

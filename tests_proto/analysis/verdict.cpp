@@ -124,17 +124,28 @@ bool is_positive(verdict v) {
 
 // The rules on the pooled flows. The peak rule leads: a throttle holds in every interval,
 // cross traffic does not. It accuses only with a rule on whole flows agreeing (Glasnost on the
-// means or Wehe on the distributions), and clears unless both of those accuse (a throttle that
-// spares the peaks, e.g. one that starts after some bytes, is then left inconclusive). Without
-// a peak verdict (too few flows, or peaks too scattered) Glasnost and Wehe must agree.
-verdict combine_pooled(rule_decision peak, rule_decision glasnost, rule_decision wehe) {
+// means or Wehe on the distributions). A throttle that spares the start of every connection
+// (delayed) hides from the peaks; the late rule sees it, and counts only when every test flow
+// shows the cut itself and a whole-flow rule agrees (it never makes a verdict inconclusive:
+// on synthetic on/off cross traffic that would have added 7 inconclusive tests in 100, while
+// a real delayed throttle lowers the flows' means too). Otherwise the peak rule clears
+// unless both whole-flow rules accuse. Without a peak verdict (too few flows, or peaks too
+// scattered) Glasnost and Wehe must agree.
+verdict combine_pooled(rule_decision peak, rule_decision late, bool cut_in_every_test_flow,
+                       rule_decision glasnost, rule_decision wehe) {
     const bool both =
         glasnost == rule_decision::differentiated && wehe == rule_decision::differentiated;
+    const bool whole =
+        glasnost == rule_decision::differentiated || wehe == rule_decision::differentiated;
+    if (peak == rule_decision::differentiated) {
+        return whole ? verdict::throttled : verdict::inconclusive;
+    }
+    if (late == rule_decision::differentiated && cut_in_every_test_flow && whole) {
+        return verdict::throttled;
+    }
     switch (peak) {
     case rule_decision::differentiated:
-        return glasnost == rule_decision::differentiated || wehe == rule_decision::differentiated
-                   ? verdict::throttled
-                   : verdict::inconclusive;
+        break;
     case rule_decision::none:
         return both ? verdict::inconclusive : verdict::none;
     case rule_decision::inconclusive:
@@ -148,6 +159,98 @@ verdict combine_pooled(rule_decision peak, rule_decision glasnost, rule_decision
         return verdict::none;
     }
     return verdict::inconclusive;
+}
+
+// Where a flow's intervals split into an early and a late part (the late rule), or nullopt
+// when either part would hold fewer than late_min_intervals intervals.
+std::optional<std::size_t> late_split(const flow_record& f, const analysis_settings& settings) {
+    const std::size_t n = f.interval_bps.size();
+    const auto tail = static_cast<std::size_t>(
+        std::ceil(std::clamp(settings.late_fraction, 0.0, 1.0) * static_cast<double>(n)));
+    if (tail > n || tail < settings.late_min_intervals || n - tail < settings.late_min_intervals) {
+        return std::nullopt;
+    }
+    return n - tail;
+}
+
+// The late and early rules of a comparison, and whether every test flow shows the cut (see
+// rules.hpp). Not applicable unless every flow of both sets is long enough to split.
+void judge_late(comparison& c, const flow_list& test, const flow_list& reference,
+                const analysis_settings& settings) {
+    std::vector<double> late_test, late_reference, early_test, early_reference;
+    bool every_cut = !test.empty();
+    auto split_peaks = [&](const flow_list& in, std::vector<double>& late,
+                           std::vector<double>& early, bool is_test) {
+        for (const flow_record* f : in) {
+            const std::optional<std::size_t> at = late_split(*f, settings);
+            if (!at) {
+                return false;
+            }
+            const std::span<const double> all(f->interval_bps);
+            const double e = quantile(all.first(*at), settings.peak_quantile);
+            const double l = quantile(all.subspan(*at), settings.peak_quantile);
+            early.push_back(e);
+            late.push_back(l);
+            if (is_test && !(l < (1.0 - settings.glasnost_difference_min) * e)) {
+                every_cut = false;
+            }
+        }
+        return true;
+    };
+    if (!split_peaks(test, late_test, early_test, true) ||
+        !split_peaks(reference, late_reference, early_reference, false)) {
+        return; // not applicable: decisions stay not_applicable
+    }
+    c.late = glasnost_rule(late_test, late_reference, settings);
+    c.early = glasnost_rule(early_test, early_reference, settings);
+    c.cut_in_every_test_flow = every_cut;
+}
+
+// The split of one flow's intervals with the largest weighted drop in mean rate (a one-change
+// CUSUM statistic): the first interval of the lower part, or nullopt without a drop.
+std::optional<std::size_t> change_point(std::span<const double> x) {
+    const std::size_t n = x.size();
+    double total = 0.0;
+    for (double v : x) {
+        total += v;
+    }
+    double before = 0.0;
+    double best = 0.0;
+    std::optional<std::size_t> at;
+    for (std::size_t k = 1; k < n; ++k) {
+        before += x[k - 1];
+        const double kd = static_cast<double>(k);
+        const double rest = static_cast<double>(n - k);
+        const double drop = before / kd - (total - before) / rest;
+        const double score = drop * std::sqrt(kd * rest / static_cast<double>(n));
+        if (score > best) {
+            best = score;
+            at = k;
+        }
+    }
+    return at;
+}
+
+// The onset of a delayed throttle over the test flows (see throttle_onset).
+std::optional<throttle_onset> find_onset(const flow_list& test) {
+    std::vector<double> seconds;
+    std::vector<double> bytes;
+    for (const flow_record* f : test) {
+        const std::optional<std::size_t> k = change_point(f->interval_bps);
+        if (!k) {
+            continue;
+        }
+        double bits = 0.0;
+        for (std::size_t i = 0; i < *k; ++i) {
+            bits += f->interval_bps[i] * f->interval_s;
+        }
+        seconds.push_back(static_cast<double>(*k) * f->interval_s);
+        bytes.push_back(bits / 8.0);
+    }
+    if (seconds.empty()) {
+        return std::nullopt;
+    }
+    return throttle_onset{median(seconds), median(bytes), seconds.size()};
 }
 
 // Throughput rules on flows that all carried data.
@@ -194,6 +297,7 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
     c.glasnost = glasnost_rule(means(pool_test), means(pool_reference), settings);
     c.wehe = wehe_rule(samples(pool_test), samples(pool_reference), settings);
     c.peak = glasnost_rule(peaks(pool_test), peaks(pool_reference), settings);
+    judge_late(c, pool_test, pool_reference, settings);
 
     // Pairs: the first test and the first reference flow of each concurrent group.
     std::map<std::uint32_t, std::pair<const flow_record*, const flow_record*>> groups;
@@ -221,7 +325,9 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
     }
     c.paired = paired_rule(pairs, settings);
 
-    const verdict pooled = combine_pooled(c.peak.decision, c.glasnost.decision, c.wehe.decision);
+    const verdict pooled =
+        combine_pooled(c.peak.decision, c.late.decision, c.cut_in_every_test_flow,
+                       c.glasnost.decision, c.wehe.decision);
     switch (c.paired.decision) {
     case rule_decision::differentiated:
         c.outcome = verdict::throttled;
@@ -236,6 +342,10 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
         // sequential flows decide.
         c.outcome = pooled;
         break;
+    }
+    if (c.outcome == verdict::throttled && c.cut_in_every_test_flow &&
+        c.early.decision != rule_decision::differentiated) {
+        c.onset = find_onset(pool_test);
     }
 }
 
@@ -348,6 +458,10 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
     }
     v.ks_p = v.content.wehe.ks_p;
     v.area = v.content.wehe.area;
+    if (v.outcome == verdict::throttled) {
+        v.onset =
+            v.why == basis::port && v.port_comparison ? v.port_comparison->onset : v.content.onset;
+    }
     return v;
 }
 
@@ -393,9 +507,7 @@ verdict comparison_outcome(const port_verdict& v, basis b) {
     return verdict::none;
 }
 
-} // namespace
-
-port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
+port_verdict merge_outcome(const port_verdict& first, const port_verdict& rerun) {
     port_verdict out = rerun;
     out.runs = first.runs + rerun.runs;
     out.confirmed = false;
@@ -437,6 +549,19 @@ port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
     }
     out.outcome = verdict::inconclusive;
     out.why = basis::none;
+    return out;
+}
+
+} // namespace
+
+port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
+    port_verdict out = merge_outcome(first, rerun);
+    // An onset belongs to a throttled verdict: the rerun's figures, else the first run's.
+    if (out.outcome != verdict::throttled) {
+        out.onset.reset();
+    } else if (!out.onset && first.outcome == verdict::throttled) {
+        out.onset = first.onset;
+    }
     return out;
 }
 

@@ -25,11 +25,13 @@
 // - blocked: at least half of the test flows could not connect, stalled, or carried almost
 //   nothing while every reference flow was healthy.
 // - throttled / none / inconclusive: the rules of rules.hpp, combined as follows. Pooled
-//   (peak, Glasnost and Wehe on the same flows): the peak rule leads -- throttled when it says
-//   differentiated and Glasnost or Wehe agree, inconclusive when neither does; none when it
-//   says none unless Glasnost and Wehe both accuse (then inconclusive). Without a peak decision
-//   Glasnost and Wehe must agree: throttled when both accuse, none when both clear. With at
-//   least paired_min_pairs concurrent pairs the paired rule leads: throttled when it says so;
+//   (peak, late, Glasnost and Wehe on the same flows): the peak rule leads -- throttled when it
+//   says differentiated and Glasnost or Wehe agree, inconclusive when neither does. When it does
+//   not accuse, the late rule may: differentiated with a cut inside every test flow and
+//   Glasnost or Wehe agreeing is a delayed throttle (throttled, with its onset). Otherwise a
+//   peak none stands unless Glasnost and Wehe both accuse (then inconclusive). Without a peak
+//   decision Glasnost and Wehe must agree: throttled when both accuse, none when both clear. With
+//   at least paired_min_pairs concurrent pairs the paired rule leads: throttled when it says so;
 //   none when it says none unless the sequential flows of a mixed schedule say throttled (a
 //   cap above the fair share, which concurrent flows cannot see) -- then inconclusive; with
 //   fewer pairs, or when it cannot decide, the pooled verdict stands.
@@ -93,12 +95,30 @@ std::optional<basis> parse_basis(std::string_view text) noexcept;
 // True when a reset was received that the other end reports not having sent.
 bool has_forged_reset(const flow_record& flow) noexcept;
 
+// Where a throttle that spared the start of each test flow began: the median over the test
+// flows of each one's change point (the split of its intervals with the largest drop in mean
+// rate, weighted by sqrt(k (n - k) / n)), in seconds into the measurement window and in payload
+// bytes the receiver had counted by then.
+struct throttle_onset {
+    double seconds = 0.0;
+    double bytes = 0.0;
+    std::size_t flows = 0; // test flows the median was taken over
+};
+
 // One comparison of test flows against reference flows (content: BT vs control on a port;
 // port: control on the BT port vs control on the neutral port).
 struct comparison {
     verdict outcome = verdict::inconclusive; // none, throttled, blocked or inconclusive
     glasnost_outcome glasnost;
     glasnost_outcome peak; // Glasnost's rule on each flow's peak_quantile interval rate
+    // The same on each flow's last late_fraction of intervals, and on the part before it.
+    glasnost_outcome late;
+    glasnost_outcome early;
+    // Every test flow's late peak is below (1 - glasnost_difference_min) x its early peak.
+    bool cut_in_every_test_flow = false;
+    // Set when the outcome is throttled, every test flow shows the cut and their early peaks
+    // were not differentiated from the reference's: a delayed throttle.
+    std::optional<throttle_onset> onset;
     wehe_outcome wehe;
     paired_outcome paired;
     std::size_t test_flows = 0;
@@ -123,6 +143,8 @@ struct port_verdict {
     comparison content;
     std::optional<comparison> port_comparison; // only on the BT port
     bool forged_reset = false;
+    // The deciding comparison's onset of a delayed throttle (throttled verdicts only).
+    std::optional<throttle_onset> onset;
     bool confirmed = false; // a rerun agreed (set by merge_rerun)
     std::uint32_t runs = 1;
 };

@@ -62,6 +62,21 @@ struct flow_measurement {
     friend bool operator==(const flow_measurement&, const flow_measurement&) = default;
 };
 
+// What a provider's test ports saw, during one test, of connections from the agent's address
+// that they could not tie to a flow of it: closed before a valid handshake arrived (a DPI box
+// that answers the first BitTorrent packet with a RST leaves the provider nothing else), or
+// refused. `could_reset_peer` counts those the provider closed in a way that may have shown the
+// agent a reset (test_port_listener.hpp); when it is 0, a reset an agent flow met before the
+// provider identified it was not the provider's: both ends are ours, so it was forged.
+struct unidentified_connections {
+    std::uint32_t connections = 0;
+    std::uint32_t resets_received = 0; // RSTs that ended them
+    std::uint32_t could_reset_peer = 0;
+
+    friend bool operator==(const unidentified_connections&,
+                           const unidentified_connections&) = default;
+};
+
 // The per-flow sample budget for a schedule of `flows` flows: max_samples_per_flow, lowered so
 // that all flows together stay within max_samples_per_message. flows == 0 -> the per-flow cap.
 std::size_t sample_budget(std::size_t flows) noexcept;

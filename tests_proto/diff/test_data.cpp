@@ -61,7 +61,10 @@ std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedul
     return out;
 }
 
-std::vector<flow_record> to_flow_records(std::span<const measured_flow> flows) {
+std::vector<flow_record>
+to_flow_records(std::span<const measured_flow> flows,
+                const std::optional<unidentified_connections>& unidentified) {
+    const bool provider_sent_no_reset = unidentified && unidentified->could_reset_peer == 0;
     std::vector<flow_record> out;
     out.reserve(flows.size());
     for (const measured_flow& f : flows) {
@@ -90,6 +93,10 @@ std::vector<flow_record> to_flow_records(std::span<const measured_flow> flows) {
             r.receiver_resets = reset_report{rx.resets_sent, rx.resets_received};
         if (tx.end != flow_end::not_run)
             r.sender_resets = reset_report{tx.resets_sent, tx.resets_received};
+        if (provider_sent_no_reset && f.provider.end == flow_end::not_run &&
+            f.agent.end != flow_end::not_run) {
+            (&f.provider == &rx ? r.receiver_resets : r.sender_resets) = reset_report{0, 0};
+        }
         out.push_back(std::move(r));
     }
     return out;
@@ -97,8 +104,10 @@ std::vector<flow_record> to_flow_records(std::span<const measured_flow> flows) {
 
 status analyse_runs(test_data& data) {
     data.run_analyses.clear();
-    for (const auto& run : data.runs) {
-        auto a = analyse(to_flow_records(run));
+    for (std::size_t i = 0; i < data.runs.size(); ++i) {
+        const auto& run = data.runs[i];
+        auto a = analyse(to_flow_records(run, i < data.unidentified.size() ? data.unidentified[i]
+                                                                           : std::nullopt));
         if (!a)
             return a.err();
         data.run_analyses.push_back(std::move(*a));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -43,11 +44,22 @@ std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedul
                                               std::span<const flow_measurement> provider);
 
 // The analysis input: receiver samples in bit/s, each end's resets, concurrent groups.
-std::vector<flow_record> to_flow_records(std::span<const measured_flow> flows);
+// `unidentified`: the provider's count for this run (absent: it reported none). When it says
+// that no connection from the agent was closed in a way that could reset it, a flow the
+// provider never saw (not_run on its side) gets the provider's account "no reset sent, none
+// received" -- so a reset the agent met on it before the provider could identify it (a DPI
+// that answers the first BitTorrent packet with a RST) is proven forged. Otherwise such a flow
+// has no provider account and no reset on it can be proven.
+std::vector<flow_record>
+to_flow_records(std::span<const measured_flow> flows,
+                const std::optional<unidentified_connections>& unidentified = std::nullopt);
 
 struct test_data {
     std::vector<std::vector<measured_flow>> runs; // [0] the test, [1] its confirmation rerun
-    std::vector<test_analysis> run_analyses;      // one per run
+    // Per run, the provider's unidentified connections (absent, or shorter than runs: not
+    // reported).
+    std::vector<std::optional<unidentified_connections>> unidentified;
+    std::vector<test_analysis> run_analyses; // one per run
     // The (direction, port) comparisons each run after the first was meant to confirm; only
     // those verdicts are merged (a rerun also yields partial entries for the ports its paired
     // flows touch, which confirm nothing).

@@ -249,6 +249,8 @@ void agent::send_collect(time_point now, agent_effects& out) {
 
 void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effects& out) {
     m_data.runs.push_back(diff::match_measurements(m_schedule, m_mine, r.measurements));
+    m_data.unidentified.resize(m_data.runs.size() - 1);
+    m_data.unidentified.push_back(r.unidentified);
     if (m_run > 0)
         m_data.confirmed_keys.push_back(m_confirming);
     if (auto st = diff::analyse_runs(m_data); !st) {

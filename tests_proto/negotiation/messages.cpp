@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
+#include <span>
 
 #include "overlay/wire/core_messages.hpp"
 
@@ -63,13 +65,8 @@ void encode_measurements(wire::packer& pk, const std::vector<flow_measurement>& 
         encode_measurement(pk, m);
 }
 
-result<std::vector<flow_measurement>> decode_measurements(const msgpack::object& body,
-                                                          std::string_view message) {
-    wire::field_reader r(body, message, 1);
-    const auto items = r.array("measurements", max_schedule_flows);
-    if (auto s = r.finish(); !s)
-        return s.err();
-    const std::string label = r.last_field_label();
+result<std::vector<flow_measurement>>
+decode_measurement_list(std::span<const msgpack::object> items, const std::string& label) {
     std::vector<flow_measurement> out;
     out.reserve(items.size());
     std::size_t samples = 0;
@@ -86,6 +83,15 @@ result<std::vector<flow_measurement>> decode_measurements(const msgpack::object&
         out.push_back(std::move(*m));
     }
     return out;
+}
+
+result<std::vector<flow_measurement>> decode_measurements(const msgpack::object& body,
+                                                          std::string_view message) {
+    wire::field_reader r(body, message, 1);
+    const auto items = r.array("measurements", max_schedule_flows);
+    if (auto s = r.finish(); !s)
+        return s.err();
+    return decode_measurement_list(items, r.last_field_label());
 }
 
 } // namespace
@@ -177,14 +183,48 @@ result<collect> collect::decode(const msgpack::object& body) {
 }
 
 void collect_reply::encode(wire::packer& pk) const {
-    encode_measurements(pk, measurements);
+    pk.pack_array(unidentified ? 2 : 1);
+    pk.pack_array(static_cast<std::uint32_t>(measurements.size()));
+    for (const flow_measurement& m : measurements)
+        encode_measurement(pk, m);
+    if (unidentified) {
+        pk.pack_array(3);
+        pk.pack(unidentified->connections);
+        pk.pack(unidentified->resets_received);
+        pk.pack(unidentified->could_reset_peer);
+    }
 }
 
 result<collect_reply> collect_reply::decode(const msgpack::object& body) {
-    auto list = decode_measurements(body, name);
+    wire::field_reader r(body, name, 1, 2);
+    const auto items = r.array("measurements", max_schedule_flows);
+    const std::string label = r.last_field_label();
+    std::optional<diff::unidentified_connections> unidentified;
+    if (r.ok() && r.remaining() > 0) {
+        const auto counts = r.array("unidentified", 3);
+        if (r.ok()) {
+            if (counts.size() != 3)
+                return make_error(errc::protocol_error,
+                                  r.last_field_label() + ": expected 3 counts");
+            diff::unidentified_connections u;
+            std::uint32_t* fields[] = {&u.connections, &u.resets_received, &u.could_reset_peer};
+            for (std::size_t i = 0; i < 3; ++i) {
+                if (counts[i].type != msgpack::type::POSITIVE_INTEGER ||
+                    counts[i].via.u64 > std::numeric_limits<std::uint32_t>::max())
+                    return make_error(errc::protocol_error,
+                                      r.last_field_label() + ": count " + std::to_string(i) +
+                                          " is not a 32-bit unsigned integer");
+                *fields[i] = static_cast<std::uint32_t>(counts[i].via.u64);
+            }
+            unidentified = u;
+        }
+    }
+    if (auto s = r.finish(); !s)
+        return s.err();
+    auto list = decode_measurement_list(items, label);
     if (!list)
         return list.err();
-    return collect_reply{std::move(*list)};
+    return collect_reply{std::move(*list), unidentified};
 }
 
 void cancel::encode(wire::packer& pk) const {

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -108,6 +109,8 @@ struct collect_reply {
     static constexpr wire::message_type type_id = 0x0105;
     static constexpr std::string_view name = "collect_reply";
     std::vector<flow_measurement> measurements; // the provider's, one per scheduled flow
+    // Field 1, optional (absent from providers that do not count them): see measurement.hpp.
+    std::optional<diff::unidentified_connections> unidentified;
 
     void encode(wire::packer& pk) const;
     static result<collect_reply> decode(const msgpack::object& body);

@@ -1,6 +1,7 @@
 #include "tests_proto/negotiation/provider.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -165,24 +166,52 @@ effects provider::on_collect(time_point now, session_id session, const collect& 
     return out;
 }
 
+flow_measurement provider::unreported(const flow_state& f) {
+    flow_measurement m;
+    m.index = f.spec.index;
+    m.role = provider_role(f.spec.dir);
+    m.end = flow_end::not_run;
+    return m;
+}
+
+diff::unidentified_connections provider::unidentified_of(const running_test& test) {
+    // An authorised flow whose report is not in may have reset the agent for all we know: it
+    // counts as a connection that could have, so that no reset is called forged on its word.
+    diff::unidentified_connections u = test.unidentified;
+    for (const flow_state& f : test.flows) {
+        if (f.authorized && !f.measurement &&
+            u.could_reset_peer < std::numeric_limits<std::uint32_t>::max())
+            ++u.could_reset_peer;
+    }
+    return u;
+}
+
 void provider::answer_collect(std::size_t active_index,
                               std::vector<flow_measurement> agent_measurements, effects& out) {
     const running_test& test = m_active[active_index];
     collect_reply reply;
     reply.measurements.reserve(test.flows.size());
-    for (const flow_state& f : test.flows) {
-        if (f.measurement) {
-            reply.measurements.push_back(*f.measurement);
-        } else {
-            flow_measurement m;
-            m.index = f.spec.index;
-            m.role = provider_role(f.spec.dir);
-            m.end = flow_end::not_run;
-            reply.measurements.push_back(std::move(m));
-        }
-    }
+    for (const flow_state& f : test.flows)
+        reply.measurements.push_back(f.measurement ? *f.measurement : unreported(f));
+    reply.unidentified = unidentified_of(test);
     out.push_back(send_message{test.session, wire::encode_message(reply)});
     finish(active_index, finish_reason::completed, std::move(agent_measurements), out);
+}
+
+void provider::on_unidentified_connection(time_point now, session_id session,
+                                          std::uint32_t resets_received, bool could_reset_peer) {
+    running_test* test = find_running(session);
+    if (test == nullptr || test->deadline <= now)
+        return;
+    // Saturating: the counts travel as 32-bit values.
+    auto add = [](std::uint32_t& into, std::uint32_t n) {
+        into = n > std::numeric_limits<std::uint32_t>::max() - into
+                   ? std::numeric_limits<std::uint32_t>::max()
+                   : into + n;
+    };
+    add(test->unidentified.connections, 1);
+    add(test->unidentified.resets_received, resets_received);
+    add(test->unidentified.could_reset_peer, could_reset_peer ? 1 : 0);
 }
 
 bool provider::has_unreported(const running_test& test) noexcept {
@@ -403,6 +432,7 @@ void provider::finish(std::size_t active_index, finish_reason reason,
     done.token = test.token;
     done.reason = reason;
     done.agent_measurements = std::move(agent_measurements);
+    done.unidentified = unidentified_of(test);
     done.schedule.reserve(test.flows.size());
     for (const flow_state& f : test.flows)
         done.schedule.push_back(f.spec);
@@ -410,15 +440,8 @@ void provider::finish(std::size_t active_index, finish_reason reason,
     memory.reason = reason;
     for (flow_state& f : test.flows) {
         memory.info_hashes.push_back(f.info_hash);
-        if (f.measurement) {
-            done.provider_measurements.push_back(std::move(*f.measurement));
-        } else {
-            flow_measurement m;
-            m.index = f.spec.index;
-            m.role = provider_role(f.spec.dir);
-            m.end = flow_end::not_run;
-            done.provider_measurements.push_back(std::move(m));
-        }
+        done.provider_measurements.push_back(f.measurement ? std::move(*f.measurement)
+                                                           : unreported(f));
     }
     out.push_back(std::move(done));
     if (m_options.remembered_tests > 0) {

@@ -16,7 +16,9 @@
 //     agent's flows end a moment before the provider's side of them has drained, so a collect
 //     that arrives while authorised flows are still unreported is held until the last of them
 //     is reported or collect_wait has passed, whichever comes first (the reply then carries
-//     not_run for the flows still missing).
+//     not_run for the flows still missing). The reply also counts the test port connections
+//     from the agent that never became a flow (diff::unidentified_connections), an authorised
+//     flow still unreported among those that could have reset the agent;
 //
 // Driving it. Every input takes `now` from the driver's steady clock; the provider never reads
 // a clock, a socket or OS randomness (the random_source is used for test tokens only). Inputs
@@ -117,6 +119,9 @@ struct test_finished {
     std::vector<flow_spec> schedule;
     // One per scheduled flow, in schedule order; flows never reported are not_run.
     std::vector<flow_measurement> provider_measurements;
+    // The test ports' connections from the agent the driver could not tie to a flow (as in the
+    // collect reply).
+    diff::unidentified_connections unidentified;
     // As the agent sent them in `collect` (empty unless completed).
     std::vector<flow_measurement> agent_measurements;
 };
@@ -180,6 +185,11 @@ public:
                                      flow_measurement measurement);
     // Authorised flows of the session's running test not reported yet.
     std::size_t flows_unreported(session_id session) const noexcept;
+    // A test port connection from the address of `session`'s agent that ended without becoming
+    // one of its flows (before a valid handshake, or refused), while its test runs: counted
+    // for the collect reply (diff::unidentified_connections). Ignored without a running test.
+    void on_unidentified_connection(time_point now, session_id session,
+                                    std::uint32_t resets_received, bool could_reset_peer);
 
     // The earliest deadline of a running test or of a held collect; nullopt when none runs.
     std::optional<time_point> next_expiry() const noexcept;
@@ -215,6 +225,7 @@ private:
         // The agent's collect, held while authorised flows are still unreported.
         std::optional<std::vector<flow_measurement>> held_collect;
         time_point collect_deadline{};
+        diff::unidentified_connections unidentified;
     };
     struct remembered_test {
         std::vector<info_hash_t> info_hashes;
@@ -229,6 +240,11 @@ private:
     void answer_collect(std::size_t active_index, std::vector<flow_measurement> agent_measurements,
                         effects& out);
     static bool has_unreported(const running_test& test) noexcept;
+    // The measurement sent for a flow with no report (not_run).
+    static flow_measurement unreported(const flow_state& f);
+    // The test's unidentified connections, with its authorised flows not reported yet counted
+    // as connections that could have reset the agent.
+    static diff::unidentified_connections unidentified_of(const running_test& test);
     void start(time_point now, waiting_test test, effects& out);
     void finish(std::size_t active_index, finish_reason reason,
                 std::vector<flow_measurement> agent_measurements, effects& out);

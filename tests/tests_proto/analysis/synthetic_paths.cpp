@@ -92,7 +92,8 @@ double run_window(const std::vector<flow_record*>& flows, double start, const pa
         double sum = 0.0;
         for (std::size_t i = 0; i < state.size(); ++i) {
             offered[i] = state[i].rate;
-            if (state[i].record->kind == flow_kind::bt && path.bt_cap < 1.0) {
+            if (state[i].record->kind == flow_kind::bt && path.bt_cap < 1.0 &&
+                state[i].total_bits >= 8.0 * path.bt_cap_after_bytes) {
                 const double cap = path.bt_cap * path.capacity_bps;
                 if (offered[i] > cap * (1.0 + queue_bdp_fraction)) {
                     halve(state[i], t, path);

@@ -39,6 +39,9 @@ struct path_config {
     double cross_max = 0.8;
     // BitTorrent payload (any port) capped at this fraction of the link; 1 = neutral.
     double bt_cap = 1.0;
+    // The cap holds only once a flow has carried this many payload bytes (Wehe's delayed
+    // throttling); 0 = from the first byte.
+    double bt_cap_after_bytes = 0.0;
 };
 
 enum class schedule {

@@ -1,10 +1,12 @@
 // False-positive and detection rates of each rule and of the combined verdict on seeded
 // synthetic paths (tests/tests_proto/analysis/synthetic_paths.hpp): a neutral path that is
 // clean, has 1% random loss, or carries bursty on/off cross traffic, and paths that cap
-// BitTorrent payload at 60%, 40% or 10% of a 40 Mbit/s link (clean and under cross traffic).
+// BitTorrent payload at 60%, 40% or 10% of a 40 Mbit/s link (clean and under cross traffic),
+// from the first byte or only after a flow's first megabytes (delayed throttling).
 // Each schedule prints its table; the assertions pin, per path and after the confirmation
 // rerun, how often a neutral path is accused, how often a test stays inconclusive, and how
 // often a cap is found as what it is (throttled, content-based, on both ports).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -36,8 +38,9 @@ std::vector<scenario> scenarios() {
     path_config bursty = clean;
     bursty.cross_mean_on_s = 1.5;
     bursty.cross_mean_off_s = 1.5;
-    auto capped = [](path_config p, double cap) {
+    auto capped = [](path_config p, double cap, double after_bytes = 0.0) {
         p.bt_cap = cap;
+        p.bt_cap_after_bytes = after_bytes;
         return p;
     };
     return {
@@ -49,6 +52,11 @@ std::vector<scenario> scenarios() {
         {"cap 10%", capped(clean, 0.1), true},
         {"bursty + cap 40%", capped(bursty, 0.4), true},
         {"bursty + cap 10%", capped(bursty, 0.1), true},
+        // Delayed: full rate for the first bytes of each flow (5 MB = 1 s at 40 Mbit/s), then
+        // the cap; the whole-flow peaks see only the unthrottled start.
+        {"10% after 5 MB", capped(clean, 0.1, 5e6), true},
+        {"40% after 8 MB", capped(clean, 0.4, 8e6), true},
+        {"bursty + 10%/5 MB", capped(bursty, 0.1, 5e6), true},
     };
 }
 
@@ -66,6 +74,8 @@ struct tally {
     int rerun_blocked = 0;      // after the rerun: some verdict blocked
     int rerun_wrong = 0;        // after the rerun: some verdict names another policy
     int reruns = 0;
+    // After the rerun: the onset (payload bytes) of every throttled verdict that names one.
+    std::vector<double> onset_bytes;
 };
 
 bool accuses(verdict v) {
@@ -125,6 +135,12 @@ bool blocked(const test_analysis& a) {
     return false;
 }
 
+double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0);
+}
+
 double percent(int count) {
     return 100.0 * count / trials;
 }
@@ -166,6 +182,11 @@ tally measure(const scenario& s, const test_config& test, std::uint64_t seed) {
         t.rerun_throttled += throttle_detected(final_result);
         t.rerun_blocked += blocked(final_result);
         t.rerun_wrong += wrong_policy(final_result);
+        for (const port_verdict& v : final_result.verdicts) {
+            if (v.outcome == verdict::throttled && v.onset) {
+                t.onset_bytes.push_back(v.onset->bytes);
+            }
+        }
     }
     return t;
 }
@@ -187,6 +208,10 @@ std::vector<tally> run_schedule(const char* title, const test_config& test) {
                     percent(t.combined_positive), percent(t.combined_inconclusive),
                     percent(t.rerun_positive), percent(t.rerun_inconclusive),
                     percent(t.rerun_throttled), percent(t.rerun_blocked), percent(t.rerun_wrong));
+        if (!t.onset_bytes.empty()) {
+            std::printf("%-18s onset named in %zu verdicts, median %.2f MB\n", "",
+                        t.onset_bytes.size(), median_of(t.onset_bytes) / 1e6);
+        }
         out.push_back(t);
     }
     std::fflush(stdout);
@@ -194,7 +219,19 @@ std::vector<tally> run_schedule(const char* title, const test_config& test) {
 }
 
 // Index of the rows in scenarios().
-enum row { clean, lossy, bursty, cap60, cap40, cap10, bursty_cap40, bursty_cap10 };
+enum row {
+    clean,
+    lossy,
+    bursty,
+    cap60,
+    cap40,
+    cap10,
+    bursty_cap40,
+    bursty_cap10,
+    delayed10,
+    delayed40,
+    bursty_delayed10
+};
 
 // What one row must show after the confirmation rerun, in tests out of `trials`. The bounds
 // are the rates this test measures on its seeds (printed above each table; quoted in the
@@ -232,18 +269,31 @@ void expect_rates(const std::vector<tally>& t, std::initializer_list<expected_ro
 TEST(SyntheticRates, Sequential) {
     const auto t = run_schedule("sequential (published schedule)",
                                 test_config{schedule::sequential, 3, 5.0, 0.05});
-    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/4, bursty 0/6, every
-    // clean cap 0/0/100, bursty + cap 40% 0/1/85, bursty + cap 10% 0/1/85.
+    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/4, bursty 0/7, every
+    // clean cap 0/0/100, bursty + cap 40% 0/1/85, bursty + cap 10% 0/1/85; delayed caps 0/0/100
+    // (0/100/0 before the late rule), bursty + delayed 0/10/33 (90 of 100 accuse on at least one
+    // port).
     expect_rates(t, {
                         {clean, 0, 5, -1},
                         {lossy, 0, 9, -1},
-                        {bursty, 1, 11, -1},
+                        {bursty, 1, 12, -1},
                         {cap60, 1, 5, 95},
                         {cap40, 1, 5, 95},
                         {cap10, 1, 5, 95},
                         {bursty_cap40, 1, 6, 80},
                         {bursty_cap10, 1, 6, 80},
+                        {delayed10, 1, 5, 95},
+                        {delayed40, 1, 5, 95},
+                        {bursty_delayed10, 1, 15, 28},
                     });
+    // Where the delayed throttles began, as the report names it: the cap starts after 5 MB
+    // and 8 MB of payload. Measured medians: 4.90 and 8.03 MB (the change point lands on an
+    // interval boundary next to the cut).
+    EXPECT_NEAR(median_of(t[delayed10].onset_bytes), 5e6, 0.5e6);
+    EXPECT_NEAR(median_of(t[delayed40].onset_bytes), 8e6, 0.8e6);
+    for (row r : {clean, lossy, bursty, cap40, cap10}) {
+        EXPECT_TRUE(t[r].onset_bytes.empty()) << scenarios()[r].name;
+    }
 }
 
 TEST(SyntheticRates, Concurrent) {
@@ -256,7 +306,8 @@ TEST(SyntheticRates, Concurrent) {
     EXPECT_LE(t[cap60].paired_diff, trials / 10);
     // Measured (false / inconclusive / throttled): clean 0/0, loss 0/1, bursty 0/1, cap 60%
     // 0/59/0 (see above), cap 40% and 10% 0/0/100, bursty + cap 40% 0/41/13, bursty + cap 10%
-    // 0/0/99.
+    // 0/0/99, 10% after 5 MB 0/0/100, 40% after 8 MB 0/14/0 and bursty + delayed 0/96/0 (the
+    // late rule judges sequential flows only: concurrent pairs alone cannot see these).
     expect_rates(t, {
                         {clean, 0, 5, -1},
                         {lossy, 0, 6, -1},
@@ -266,23 +317,31 @@ TEST(SyntheticRates, Concurrent) {
                         {cap10, 1, 5, 95},
                         {bursty_cap40, 1, 46, 8},
                         {bursty_cap10, 1, 5, 94},
+                        {delayed10, 1, 5, 95},
+                        {delayed40, 1, 19, 0},
+                        {bursty_delayed10, 1, 100, 0},
                     });
 }
 
 TEST(SyntheticRates, Mixed) {
     const auto t =
         run_schedule("mixed (sequential + concurrent)", test_config{schedule::mixed, 2, 5.0, 0.05});
-    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/5, bursty 0/12, every
-    // clean cap 0/0/100, bursty + cap 40% 0/2/64, bursty + cap 10% 0/4/73.
+    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/5, bursty 0/17 (12 before
+    // the late rule: a first run it convicts that the rerun clears ends inconclusive), every
+    // clean cap 0/0/100, bursty + cap 40% 0/2/64, bursty + cap 10% 0/4/73, delayed caps 0/0/100
+    // (0/100/0 before the late rule), bursty + delayed 0/12/40.
     expect_rates(t, {
                         {clean, 0, 5, -1},
                         {lossy, 0, 10, -1},
-                        {bursty, 1, 17, -1},
+                        {bursty, 1, 22, -1},
                         {cap60, 1, 5, 95},
                         {cap40, 1, 5, 95},
                         {cap10, 1, 5, 95},
                         {bursty_cap40, 1, 7, 59},
                         {bursty_cap10, 1, 9, 68},
+                        {delayed10, 1, 5, 95},
+                        {delayed40, 1, 5, 95},
+                        {bursty_delayed10, 1, 17, 35},
                     });
 }
 

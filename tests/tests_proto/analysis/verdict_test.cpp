@@ -553,14 +553,74 @@ TEST(Verdict, PeaksAloneDoNotAccuse) {
                          rule_decision::none, rule_decision::none, verdict::inconclusive);
 }
 
-TEST(Verdict, AThrottleThatSparesThePeaksIsInconclusive) {
-    // BT at the full link for 15% of its intervals (say, before a byte-count throttle starts)
-    // and at 30% after; control at the full link. Peaks agree, means and distributions do not.
+TEST(Verdict, ADelayedThrottleIsFoundByTheLateRuleWithItsOnset) {
+    // BT at the full link for its first 15 intervals (a throttle that starts after a byte
+    // count) and at 30% after; control at the full link. The whole-flow peaks agree; the late
+    // peaks, the means and the distributions do not.
     const auto late = [](flow_kind kind, std::uint32_t, std::size_t k) {
         return kind == flow_kind::bt && k >= 15 ? 0.3 : 1.0;
     };
-    expect_content_rules(run(shaped_test(late)), rule_decision::none, rule_decision::differentiated,
-                         rule_decision::differentiated, verdict::inconclusive);
+    const test_analysis a = run(shaped_test(late));
+    expect_content_rules(a, rule_decision::none, rule_decision::differentiated,
+                         rule_decision::differentiated, verdict::throttled);
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_EQ(v.content.late.decision, rule_decision::differentiated);
+        EXPECT_NEAR(v.content.late.relative_difference, 0.7, 1e-9);
+        EXPECT_EQ(v.content.early.decision, rule_decision::none);
+        EXPECT_TRUE(v.content.cut_in_every_test_flow);
+        ASSERT_TRUE(v.onset.has_value());
+        // 15 intervals of 50 ms at the full 20 Mbit/s link: 0.75 s and 1.875 MB.
+        EXPECT_NEAR(v.onset->seconds, 0.75, 1e-9);
+        EXPECT_NEAR(v.onset->bytes, 15 * 0.05 * link_bps / 8, 1.0);
+        EXPECT_EQ(v.onset->flows, 2u);
+        EXPECT_TRUE(needs_confirmation(v));
+    }
+}
+
+TEST(Verdict, APlainThrottleHasNoOnset) {
+    const auto capped = [](flow_kind kind, std::uint32_t, std::size_t) {
+        return kind == flow_kind::bt ? 0.3 : 1.0;
+    };
+    const test_analysis a = run(shaped_test(capped));
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_FALSE(v.content.cut_in_every_test_flow);
+        EXPECT_FALSE(v.onset.has_value());
+    }
+}
+
+TEST(Verdict, ALateDropInOneTestFlowOnlyIsNotADelayedThrottle) {
+    // Repetition 0 of BT drops to 30% after 15 intervals (cross traffic that covered its end),
+    // repetition 1 does not: the late peaks differ by less than the noise allows, and the cut
+    // is not in every test flow. Peaks agree; so the late rule cannot accuse.
+    const auto one = [](flow_kind kind, std::uint32_t rep, std::size_t k) {
+        return kind == flow_kind::bt && rep == 0 && k >= 15 ? 0.3 : 1.0;
+    };
+    const test_analysis a = run(shaped_test(one));
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_FALSE(v.content.cut_in_every_test_flow);
+        EXPECT_NE(v.outcome, verdict::throttled);
+        EXPECT_FALSE(v.onset.has_value());
+    }
+}
+
+TEST(Verdict, AnOnsetSurvivesTheMergeOfAConfirmedThrottleOnly) {
+    port_verdict first;
+    first.outcome = verdict::throttled;
+    first.why = basis::content;
+    first.onset = throttle_onset{1.0, 5e6, 2};
+    port_verdict rerun = first;
+    rerun.onset.reset();
+    const port_verdict kept = merge_rerun(first, rerun);
+    EXPECT_EQ(kept.outcome, verdict::throttled);
+    ASSERT_TRUE(kept.onset.has_value());
+    EXPECT_EQ(kept.onset->bytes, 5e6);
+    rerun.outcome = verdict::none;
+    rerun.why = basis::none;
+    const port_verdict cleared = merge_rerun(first, rerun);
+    EXPECT_EQ(cleared.outcome, verdict::inconclusive);
+    EXPECT_FALSE(cleared.onset.has_value());
 }
 
 TEST(Verdict, DegenerateInputs) {

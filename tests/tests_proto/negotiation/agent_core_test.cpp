@@ -130,7 +130,7 @@ scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, d
         return run;
     EXPECT_EQ(collects[0].measurements.size(), run.schedule.size());
     now += 200ms;
-    run.last = a.receive(now, wire::encode_message(collect_reply{provider_side}));
+    run.last = a.receive(now, wire::encode_message(collect_reply{provider_side, std::nullopt}));
     return run;
 }
 

@@ -159,8 +159,12 @@ TEST(NegotiationMessages, RepliesRoundTrip) {
     ASSERT_TRUE(c_back.ok()) << c_back.err().describe();
     EXPECT_EQ(*c_back, c);
 
-    collect_reply cr{{full_measurement(4, max_samples_per_flow)}};
+    collect_reply cr{{full_measurement(4, max_samples_per_flow)}, std::nullopt};
     auto cr_back = wire::decode_message<collect_reply>(wire::encode_message(cr));
+    ASSERT_TRUE(cr_back.ok()) << cr_back.err().describe();
+    EXPECT_EQ(*cr_back, cr);
+    cr.unidentified = diff::unidentified_connections{3, 2, 0xffffffffu};
+    cr_back = wire::decode_message<collect_reply>(wire::encode_message(cr));
     ASSERT_TRUE(cr_back.ok()) << cr_back.err().describe();
     EXPECT_EQ(*cr_back, cr);
 
@@ -370,6 +374,50 @@ TEST(NegotiationMessages, DecodingAnotherTypeFails) {
     const bytes g = wire::encode_message(grant{});
     EXPECT_EQ(decode_error<negotiate>(g), errc::protocol_error);
     EXPECT_EQ(decode_error<collect>(wire::encode_message(collect_reply{})), errc::protocol_error);
+}
+
+TEST(NegotiationMessages, CollectReplyUnidentifiedCountsAreOptionalAndChecked) {
+    auto reply_of = [](auto&& second) {
+        return raw_message(collect_reply::type_id, [&](wire::packer& pk) {
+            pk.pack_array(2);
+            pk.pack_array(0);
+            second(pk);
+        });
+    };
+    // A reply without the field (an older provider): decoded, no counts.
+    auto old_reply = wire::decode_message<collect_reply>(collect_of({}, collect_reply::type_id));
+    ASSERT_TRUE(old_reply.ok());
+    EXPECT_FALSE(old_reply->unidentified.has_value());
+    // Two counts instead of three, a negative count, one above 32 bits, a string.
+    EXPECT_EQ(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
+                  pk.pack_array(2);
+                  pk.pack(1u);
+                  pk.pack(1u);
+              })),
+              errc::protocol_error);
+    EXPECT_EQ(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
+                  pk.pack_array(3);
+                  pk.pack(1u);
+                  pk.pack(-1);
+                  pk.pack(1u);
+              })),
+              errc::protocol_error);
+    EXPECT_EQ(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
+                  pk.pack_array(3);
+                  pk.pack(1u);
+                  pk.pack(std::uint64_t{1} << 32);
+                  pk.pack(1u);
+              })),
+              errc::protocol_error);
+    EXPECT_NE(decode_error<collect_reply>(reply_of([](wire::packer& pk) { pk.pack("x"); })),
+              errc::invalid_argument);
+    // More than four counts: bounded before they are read.
+    EXPECT_NE(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
+                  pk.pack_array(5);
+                  for (int i = 0; i < 5; ++i)
+                      pk.pack(1u);
+              })),
+              errc::invalid_argument);
 }
 
 } // namespace

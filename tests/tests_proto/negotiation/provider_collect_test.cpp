@@ -96,6 +96,9 @@ TEST_F(collect_fixture, a_held_collect_is_answered_when_the_wait_is_over) {
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->measurements[0].end, flow_end::completed);
     EXPECT_EQ(reply->measurements[2].end, flow_end::not_run); // never reported
+    // ... and, its resets unknown, it counts as a connection that could have reset the agent.
+    ASSERT_TRUE(reply->unidentified.has_value());
+    EXPECT_EQ(*reply->unidentified, (diff::unidentified_connections{0, 0, 1}));
     ASSERT_EQ(events_of<test_finished>(out).size(), 1u);
     // A report after the answer finds no test.
     const auto late = core.on_flow_finished(t0 + 10s, flow_info_hash(token, 2), done(1));
@@ -120,6 +123,36 @@ TEST_F(collect_fixture, a_flow_never_authorised_is_refused_by_info_hash) {
     const auto r = core.on_flow_finished(t0 + 2s, flow_info_hash(token, 1), done(1));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.err().code, errc::invalid_argument);
+}
+
+TEST_F(collect_fixture, unidentified_connections_of_the_running_test_are_counted_in_the_reply) {
+    const token_t token = start_and_authorise();
+    // Before any test runs on session 2, and for another session: ignored.
+    core.on_unidentified_connection(t0 + 1s, 2, 1, true);
+    // Two of session 1's: one the path reset, one we may have reset (closed after reading).
+    core.on_unidentified_connection(t0 + 2s, 1, 1, false);
+    core.on_unidentified_connection(t0 + 2s, 1, 0, true);
+    ASSERT_TRUE(core.on_flow_finished(t0 + 3s, flow_info_hash(token, 0), done(1)));
+    ASSERT_TRUE(core.on_flow_finished(t0 + 3s, flow_info_hash(token, 2), done(2)));
+    const effects out = core.on_collect(t0 + 4s, 1, collect{});
+    const auto reply = only_reply<collect_reply>(out, 1);
+    ASSERT_TRUE(reply);
+    ASSERT_TRUE(reply->unidentified.has_value());
+    EXPECT_EQ(*reply->unidentified, (diff::unidentified_connections{2, 1, 1}));
+    const auto finished = events_of<test_finished>(out);
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].unidentified, (diff::unidentified_connections{2, 1, 1}));
+}
+
+TEST_F(collect_fixture, a_test_without_unidentified_connections_says_so) {
+    const token_t token = start_and_authorise();
+    ASSERT_TRUE(core.on_flow_finished(t0 + 3s, flow_info_hash(token, 0), done(1)));
+    ASSERT_TRUE(core.on_flow_finished(t0 + 3s, flow_info_hash(token, 2), done(2)));
+    // After the deadline a connection no longer counts for the test.
+    const auto reply = only_reply<collect_reply>(core.on_collect(t0 + 4s, 1, collect{}), 1);
+    ASSERT_TRUE(reply);
+    ASSERT_TRUE(reply->unidentified.has_value());
+    EXPECT_EQ(*reply->unidentified, diff::unidentified_connections{});
 }
 
 } // namespace

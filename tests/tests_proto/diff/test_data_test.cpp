@@ -1,0 +1,127 @@
+// The test data's analysis input (tests_proto/diff/test_data.hpp): how each end's account of a
+// flow becomes the resets the analysis may call forged, in particular for a connection a DPI
+// reset before the provider could tell which flow it was.
+
+#include <optional>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests_proto/analysis/verdict.hpp"
+#include "tests_proto/diff/test_data.hpp"
+
+namespace glasnode::proto::diff {
+namespace {
+
+flow_spec spec(std::uint16_t index, direction dir, test_port port, flow_kind kind) {
+    flow_spec s;
+    s.index = index;
+    s.dir = dir;
+    s.port = port;
+    s.kind = kind;
+    s.group = index;
+    s.duration_ms = 2500;
+    return s;
+}
+
+flow_measurement completed(std::uint16_t index, std::uint64_t per_interval) {
+    flow_measurement m;
+    m.index = index;
+    m.end = flow_end::completed;
+    m.duration_us = 2'500'000;
+    m.sample_interval_us = 250'000;
+    m.samples.assign(10, per_interval);
+    m.payload_bytes = per_interval * 10;
+    return m;
+}
+
+// Two repetitions of BT and control on both ports, download and upload. BT flows are reset by
+// the path before their handshake reaches the provider: the agent saw a RST (sent none), the
+// provider never saw the flow (not_run). Control flows complete at 40 Mbit/s.
+struct early_reset_test {
+    std::vector<flow_spec> schedule;
+    std::vector<flow_measurement> agent;
+    std::vector<flow_measurement> provider;
+
+    early_reset_test() {
+        std::uint16_t i = 0;
+        for (std::uint32_t rep = 0; rep < 2; ++rep)
+            for (direction d : {direction::download, direction::upload})
+                for (test_port p : {test_port::bt, test_port::neutral})
+                    for (flow_kind k : {flow_kind::bt, flow_kind::control}) {
+                        schedule.push_back(spec(i, d, p, k));
+                        if (k == flow_kind::bt) {
+                            flow_measurement a;
+                            a.index = i;
+                            a.end = flow_end::reset_received;
+                            a.resets_received = 1;
+                            agent.push_back(a);
+                            flow_measurement pr;
+                            pr.index = i;
+                            pr.end = flow_end::not_run;
+                            provider.push_back(pr);
+                        } else {
+                            agent.push_back(completed(i, 1'250'000));
+                            provider.push_back(completed(i, 1'250'000));
+                        }
+                        ++i;
+                    }
+    }
+
+    test_analysis analyse_with(std::optional<unidentified_connections> u) const {
+        test_data data;
+        data.runs.push_back(match_measurements(schedule, agent, provider));
+        data.unidentified.push_back(u);
+        EXPECT_TRUE(analyse_runs(data).ok());
+        return data.analysis;
+    }
+};
+
+TEST(TestData, AResetBeforeTheProviderSawTheFlowIsForgedWhenTheProviderResetNothing) {
+    const early_reset_test t;
+    // Eight connections the provider could not identify, closed by the path (a RST reached
+    // the provider too), none closed by the provider in a way that could reset the agent.
+    const test_analysis a = t.analyse_with(unidentified_connections{8, 8, 0});
+    ASSERT_EQ(a.verdicts.size(), 4u);
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::reset_injected) << to_string(v.dir) << to_string(v.port);
+        EXPECT_EQ(v.why, basis::content);
+        EXPECT_TRUE(v.forged_reset);
+    }
+}
+
+TEST(TestData, WithoutTheProvidersWordNoResetIsProven) {
+    const early_reset_test t;
+    // An older provider (no count), or one that closed a connection of the agent's itself:
+    // the resets may be the provider's, so nothing is called forged.
+    for (const auto& u : {std::optional<unidentified_connections>{},
+                          std::optional<unidentified_connections>{{8, 0, 1}}}) {
+        const test_analysis a = t.analyse_with(u);
+        ASSERT_EQ(a.verdicts.size(), 4u);
+        for (const port_verdict& v : a.verdicts) {
+            EXPECT_NE(v.outcome, verdict::reset_injected);
+            EXPECT_FALSE(v.forged_reset);
+        }
+    }
+}
+
+TEST(TestData, AttestedFlowsTakeTheProvidersSide) {
+    const early_reset_test t;
+    const auto flows = match_measurements(t.schedule, t.agent, t.provider);
+    const auto records = to_flow_records(flows, unidentified_connections{0, 0, 0});
+    ASSERT_EQ(records.size(), flows.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const flow_record& r = records[i];
+        if (r.kind != flow_kind::bt)
+            continue;
+        // Download: the provider sends (sender side); upload: it receives.
+        const auto& provider_side =
+            r.dir == direction::download ? r.sender_resets : r.receiver_resets;
+        ASSERT_TRUE(provider_side.has_value());
+        EXPECT_EQ(provider_side->sent, 0u);
+        EXPECT_TRUE(has_forged_reset(r));
+    }
+}
+
+} // namespace
+} // namespace glasnode::proto::diff
