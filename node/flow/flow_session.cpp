@@ -464,9 +464,12 @@ void flow_session::on_read(std::size_t n, clock::time_point now) {
         const std::size_t idx = diff::sample_index(m_plan, since);
         m_report.samples[idx] += n;
         m_report.window_bytes += n;
-        if (idx != m_sample_index) {
-            update_pipeline_target(m_report.samples[m_sample_index]);
-            m_sample_index = idx;
+        if (now - m_rate_mark >= m_rate_period) {
+            const double secs = std::chrono::duration<double>(now - m_rate_mark).count();
+            update_pipeline_target(static_cast<double>(m_report.window_bytes - m_rate_mark_bytes) /
+                                   secs);
+            m_rate_mark = now;
+            m_rate_mark_bytes = m_report.window_bytes;
         }
     }
     m_events.clear();
@@ -580,25 +583,34 @@ void flow_session::start_window(clock::time_point now) {
     m_report.samples.assign(plan.count, 0);
     m_window_start = now;
     m_window_end = now + m_params.duration;
-    m_sample_index = 0;
+    m_rate_mark = now;
+    m_rate_mark_bytes = 0;
+    m_rate_period = std::clamp<clock::duration>(2 * min_rtt, std::chrono::milliseconds(20),
+                                                std::chrono::milliseconds(250));
     enter(phase::transfer, clock::time_point::max());
 }
 
-void flow_session::update_pipeline_target(std::uint64_t last) {
+void flow_session::update_pipeline_target(double rate) {
     // Keep rate x (2 rtt + 20 ms) in flight: enough for the bandwidth-delay product with
     // margin for scheduling jitter, small enough that the graceful end drains in about that
     // time even on a throttled path. The path's minimum RTT, not the smoothed one: behind a
     // deep queue the smoothed RTT includes the queueing our own requests caused, and sizing
     // the pipeline by it grows the queue further (measured at 2 Mbit/s: seconds of data in
-    // flight, drained after every flow).
-    const double rate =
-        static_cast<double>(last) / std::chrono::duration<double>(m_plan.interval).count();
+    // flight, drained after every flow). While the pipeline is what limits the flow, the rate
+    // is target / rtt, so the new target is about twice the old one: it doubles every period
+    // until the path, not the pipeline, sets the rate (once per sample interval, as it was,
+    // a 2.5 s flow at 120 ms RTT never got past 16 Mbit/s). It never falls below half of the
+    // old target in one step, so one slow period (a loss recovery) does not starve the next.
     const auto tcp = read_tcp_stats(m_socket.native_handle());
     const std::uint32_t rtt_us = tcp.min_rtt_us > 0 ? tcp.min_rtt_us : tcp.rtt_us;
     const double horizon = 2e-6 * rtt_us + 0.020;
-    const double blocks = rate * horizon / static_cast<double>(diff::block_size);
+    const double blocks = std::max(rate * horizon / static_cast<double>(diff::block_size),
+                                   static_cast<double>(m_target) / 2);
     m_target = static_cast<std::uint32_t>(
         std::clamp(blocks, static_cast<double>(min_pipeline), static_cast<double>(max_pipeline)));
+    m_rate_period =
+        std::clamp<clock::duration>(std::chrono::microseconds(2 * rtt_us),
+                                    std::chrono::milliseconds(20), std::chrono::milliseconds(250));
     set_receive_low_water(rate);
 }
 

@@ -106,7 +106,7 @@ private:
     void handle_events(clock::time_point now);
     void start_window(clock::time_point now);
     // `last`: bytes of the interval that just completed.
-    void update_pipeline_target(std::uint64_t last);
+    void update_pipeline_target(double rate_bytes_per_s);
     void set_receive_low_water(double rate);
     void top_up_requests();
     void leecher_finish(clock::time_point now);
@@ -147,13 +147,18 @@ private:
     bool m_unchoked = false;
     bool m_finishing = false; // stopped requesting; write side shut down once flushed
     std::uint32_t m_outstanding = 0;
-    std::uint32_t m_target = 16;    // blocks in flight until the first sample sizes the pipeline
+    std::uint32_t m_target = 16; // blocks in flight until the first rate sizes the pipeline
+    // The pipeline is resized every m_rate_period (two round trips, within 20-250 ms) from the
+    // window bytes received since m_rate_mark: often enough that a pipeline too short for the
+    // path doubles every period instead of once per sample interval.
+    clock::time_point m_rate_mark{};
+    std::uint64_t m_rate_mark_bytes = 0;
+    clock::duration m_rate_period{std::chrono::milliseconds(20)};
     std::uint64_t m_next_block = 0; // sequential block cursor over the torrent
     clock::time_point m_window_start{};
     clock::time_point m_window_end = clock::time_point::max();
     clock::time_point m_drain_deadline = clock::time_point::max();
     proto::diff::sample_plan m_plan;
-    std::size_t m_sample_index = 0;
     int m_low_water = 1; // SO_RCVLOWAT in force
 
     // Seeder.
