@@ -8,12 +8,12 @@
 //
 // One download test per trial: BT and control on the BT port and on the neutral port, sequential
 // repetitions (two of 2.5 s flows by default, the node's default schedule) with 200 ms samples
-// (its interval at 20 ms RTT), on a 40 Mbit/s path. The content comparison on the BT port is the one reported.
-// Statistics (all "larger = the BT flows slower"): peak, late and glasnost: relative difference
-// of the maxima (threshold glasnost_difference_min); wehe: signed normalised CDF area (threshold
-// wehe_area_min or wehe_area_min_fast, with KS p < wehe_ks_alpha also needed). A rule that did
-// not apply or whose noise check voided it is counted apart (void). Then, per path, how often the
-// combined verdict (verdict.hpp, with the node's confirmation rerun) accused, stayed
+// (its interval at 20 ms RTT), on a 40 Mbit/s path. The content comparison on the BT port is the
+// one reported. Statistics (all "larger = the BT flows slower"): peak, late and glasnost: relative
+// difference of the maxima (threshold glasnost_difference_min); wehe: signed normalised CDF area
+// (threshold wehe_area_min or wehe_area_min_fast, with KS p < wehe_ks_alpha also needed). A rule
+// that did not apply or whose noise check voided it is counted apart (void). Then, per path, how
+// often the combined verdict (verdict.hpp, with the node's confirmation rerun) accused, stayed
 // inconclusive, or was the one right verdict.
 #include <algorithm>
 #include <cstdio>
@@ -118,9 +118,8 @@ int main(int argc, char** argv) {
                 "relative difference %.2f, Wehe area %.2f (%.2f above %.0f Mbit/s) with KS p < "
                 "%.2f\n\n",
                 trials, static_cast<unsigned long long>(seed), reps, flow_s,
-                settings.glasnost_difference_min,
-                settings.wehe_area_min, settings.wehe_area_min_fast, settings.wehe_fast_bps / 1e6,
-                settings.wehe_ks_alpha);
+                settings.glasnost_difference_min, settings.wehe_area_min,
+                settings.wehe_area_min_fast, settings.wehe_fast_bps / 1e6, settings.wehe_ks_alpha);
     std::printf("| rule | path | median | neutral p99 / throttled p1 | p99.9 / p0.1 | max / min | "
                 "void | differentiated |\n|---|---|---|---|---|---|---|---|\n");
     std::uint64_t path_seed = seed;
@@ -154,9 +153,8 @@ int main(int argc, char** argv) {
                 accused |= v.outcome == verdict::throttled || v.outcome == verdict::blocked ||
                            v.outcome == verdict::reset_injected;
                 unsure |= v.outcome == verdict::inconclusive;
-                right &= row.throttled
-                             ? v.outcome == verdict::throttled && v.why == basis::content
-                             : v.outcome == verdict::none;
+                right &= row.throttled ? v.outcome == verdict::throttled && v.why == basis::content
+                                       : v.outcome == verdict::none;
             }
             combined.accused += accused;
             combined.inconclusive += !accused && unsure;
@@ -176,10 +174,9 @@ int main(int argc, char** argv) {
         print("late", row.name, row.throttled, late, trials);
         print("glasnost", row.name, row.throttled, glasnost, trials);
         print("wehe (area)", row.name, row.throttled, wehe, trials);
-        verdict_rows.push_back(std::string("| ") + row.name + " | " +
-                               std::to_string(combined.accused) + " | " +
-                               std::to_string(combined.inconclusive) + " | " +
-                               std::to_string(combined.right) + " |");
+        verdict_rows.push_back(
+            std::string("| ") + row.name + " | " + std::to_string(combined.accused) + " | " +
+            std::to_string(combined.inconclusive) + " | " + std::to_string(combined.right) + " |");
     }
     std::printf("\nCombined verdict after the confirmation rerun, tests of %d (both ports):\n\n"
                 "| path | accused (throttled, blocked or reset-injected on a port) | "

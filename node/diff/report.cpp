@@ -38,6 +38,11 @@ nlohmann::json onset_json(const proto::throttle_onset& o) {
     return {{"seconds", number(o.seconds)}, {"bytes", number(o.bytes)}, {"flows", o.flows}};
 }
 
+nlohmann::json policing_json(const proto::policing_signature& p) {
+    return {{"test_retransmit_fraction_min", number(p.test_min)},
+            {"reference_retransmit_fraction_max", number(p.reference_max)}};
+}
+
 nlohmann::json comparison_json(const proto::comparison& c) {
     nlohmann::json j = {{"outcome", proto::to_string(c.outcome)},
                         {"glasnost",
@@ -65,6 +70,8 @@ nlohmann::json comparison_json(const proto::comparison& c) {
                         {"reference_failed", c.reference_failed}};
     if (c.onset)
         j["onset"] = onset_json(*c.onset);
+    if (c.policing)
+        j["policing"] = policing_json(*c.policing);
     return j;
 }
 
@@ -90,6 +97,8 @@ nlohmann::json to_json(const test_report& r) {
             j["port_comparison"] = comparison_json(*v.port_comparison);
         if (v.onset)
             j["onset"] = onset_json(*v.onset);
+        if (v.policing)
+            j["policing"] = policing_json(*v.policing);
         verdicts.push_back(std::move(j));
     }
     nlohmann::json flows = nlohmann::json::array();
@@ -264,6 +273,13 @@ result<measured_flow> flow_from_json(const nlohmann::json& j) {
     f.provider.role = proto::provider_role(f.spec.dir);
     f.agent.end = *agent_end;
     f.provider.end = *provider_end;
+    // Reports written before it had no retransmit count: then none is known.
+    if (const auto rt = j.find("retransmits"); rt != j.end()) {
+        if (!rt->is_number_unsigned())
+            return make_error(errc::invalid_argument, "flow field 'retransmits' is not a count");
+        (f.agent.role == proto::flow_role::leech ? f.provider : f.agent).retransmits =
+            rt->get<std::uint64_t>();
+    }
 
     const auto resets = j.find("resets");
     if (resets == j.end() || !resets->is_object())

@@ -41,14 +41,16 @@
 //   peaks: a flow that met cross traffic through all its busiest tenth stands out and voids
 //   the comparison instead of deciding it.
 // - Late (this project, for Wehe's delayed throttling, SIGCOMM 2019: full rate for a
-//   connection's first bytes, then a cut): the peak rule on the last late_fraction (half) of
-//   each flow's intervals. A flow's busiest intervals are its unthrottled start there, so the
-//   whole-flow peak cannot see the cut; the late peaks can. The same 20% thresholds and noise
-//   check as the peak rule. verdict.hpp accepts it only with a cut inside every test flow (its
-//   late peak 20% below its own early peak) and a whole-flow rule agreeing, because cross
-//   traffic that happens to cover the end of a flow lowers its late peak too; the cut lands at
-//   the same byte count in every flow of a delayed throttle, at random places under cross
-//   traffic. A throttle that begins after more than half of a flow's bytes is not seen by it.
+//   connection's first bytes, then a cut): the peak rule on the intervals after each test
+//   flow's change point (the split with the largest drop in mean rate), against the reference
+//   flows' intervals after the median of those points. A flow's busiest intervals are its
+//   unthrottled start there, so the whole-flow peak cannot see the cut; the late peaks can. The
+//   same 20% thresholds and noise check as the peak rule. verdict.hpp accepts it only with a
+//   cut inside every test flow (its late peak 20% below its own early peak), the cuts at byte
+//   counts within late_onset_spread (x1.5) of each other, and a whole-flow rule agreeing:
+//   cross traffic that happens to cover the end of a flow lowers its late peak too, but at a
+//   random place, while a delayed throttle cuts every connection at the same byte count. It sees
+//   a throttle that begins with at least late_min_intervals intervals left in the flow.
 // - Paired (concurrent flows): the BT and control flows of a pair run at the same time
 //   through the same bottleneck, so bursty cross traffic slows both alike and cancels in the
 //   per-interval ratio BT/control. The rule estimates the median of log(BT/control) over
@@ -101,11 +103,19 @@ struct analysis_settings {
     double paired_busiest_fraction = 0.5;  // share of each pair's intervals judged, busiest first
     std::size_t paired_min_pairs = 3;      // fewer pairs: the paired rule is inconclusive
     double peak_quantile = 0.9;            // a flow's peak: this quantile of its intervals
-    // The late rule: the peak of each flow's last late_fraction of intervals (a delayed throttle
-    // spares a connection's first bytes, so only the end of a flow shows it). Fewer than
-    // late_min_intervals intervals in that part (or before it): the rule does not apply.
-    double late_fraction = 0.5;
+    // The late rule: the peak of each flow's intervals after its change point (a delayed
+    // throttle spares a connection's first bytes, so only the rest of a flow shows it). Fewer
+    // than late_min_intervals intervals on either side of it: the rule does not apply. The test
+    // flows' change points must fall at byte counts within this factor of each other.
     std::size_t late_min_intervals = 3;
+    double late_onset_spread = 1.5;
+    // Policing signature (verdict.hpp): every test flow retransmitted at least this fraction of
+    // its segments ... On the emulated ISP, random loss of 1-5% gave both kinds the same
+    // fraction (test/reference ratio 0.9-1.1, at most 0.058), on/off cross traffic and every other
+    // neutral path none; policers at 2 and 5 Mbit/s 5.5-37% against 0 for control.
+    double policing_loss_min = 0.03;
+    // ... and at least this many times the largest fraction among the reference flows.
+    double policing_loss_ratio = 3.0;
     // A flow that carried less than this fraction of the best flow of its direction carried
     // "nothing" (blocked-looking). 1%: far below any throttle worth reporting as throttling,
     // far above the bytes of a handshake that got through before a block.

@@ -132,7 +132,7 @@ bool is_positive(verdict v) {
 // unless both whole-flow rules accuse. Without a peak verdict (too few flows, or peaks too
 // scattered) Glasnost and Wehe must agree.
 verdict combine_pooled(rule_decision peak, rule_decision late, bool cut_in_every_test_flow,
-                       rule_decision glasnost, rule_decision wehe) {
+                       bool policed, rule_decision glasnost, rule_decision wehe) {
     const bool both =
         glasnost == rule_decision::differentiated && wehe == rule_decision::differentiated;
     const bool whole =
@@ -141,6 +141,9 @@ verdict combine_pooled(rule_decision peak, rule_decision late, bool cut_in_every
         return whole ? verdict::throttled : verdict::inconclusive;
     }
     if (late == rule_decision::differentiated && cut_in_every_test_flow && whole) {
+        return verdict::throttled;
+    }
+    if (policed && whole) {
         return verdict::throttled;
     }
     switch (peak) {
@@ -159,51 +162,6 @@ verdict combine_pooled(rule_decision peak, rule_decision late, bool cut_in_every
         return verdict::none;
     }
     return verdict::inconclusive;
-}
-
-// Where a flow's intervals split into an early and a late part (the late rule), or nullopt
-// when either part would hold fewer than late_min_intervals intervals.
-std::optional<std::size_t> late_split(const flow_record& f, const analysis_settings& settings) {
-    const std::size_t n = f.interval_bps.size();
-    const auto tail = static_cast<std::size_t>(
-        std::ceil(std::clamp(settings.late_fraction, 0.0, 1.0) * static_cast<double>(n)));
-    if (tail > n || tail < settings.late_min_intervals || n - tail < settings.late_min_intervals) {
-        return std::nullopt;
-    }
-    return n - tail;
-}
-
-// The late and early rules of a comparison, and whether every test flow shows the cut (see
-// rules.hpp). Not applicable unless every flow of both sets is long enough to split.
-void judge_late(comparison& c, const flow_list& test, const flow_list& reference,
-                const analysis_settings& settings) {
-    std::vector<double> late_test, late_reference, early_test, early_reference;
-    bool every_cut = !test.empty();
-    auto split_peaks = [&](const flow_list& in, std::vector<double>& late,
-                           std::vector<double>& early, bool is_test) {
-        for (const flow_record* f : in) {
-            const std::optional<std::size_t> at = late_split(*f, settings);
-            if (!at) {
-                return false;
-            }
-            const std::span<const double> all(f->interval_bps);
-            const double e = quantile(all.first(*at), settings.peak_quantile);
-            const double l = quantile(all.subspan(*at), settings.peak_quantile);
-            early.push_back(e);
-            late.push_back(l);
-            if (is_test && !(l < (1.0 - settings.glasnost_difference_min) * e)) {
-                every_cut = false;
-            }
-        }
-        return true;
-    };
-    if (!split_peaks(test, late_test, early_test, true) ||
-        !split_peaks(reference, late_reference, early_reference, false)) {
-        return; // not applicable: decisions stay not_applicable
-    }
-    c.late = glasnost_rule(late_test, late_reference, settings);
-    c.early = glasnost_rule(early_test, early_reference, settings);
-    c.cut_in_every_test_flow = every_cut;
 }
 
 // The split of one flow's intervals with the largest weighted drop in mean rate (a one-change
@@ -231,6 +189,70 @@ std::optional<std::size_t> change_point(std::span<const double> x) {
     return at;
 }
 
+double bytes_before(const flow_record& f, std::size_t k) {
+    double bits = 0.0;
+    for (std::size_t i = 0; i < k && i < f.interval_bps.size(); ++i) {
+        bits += f.interval_bps[i] * f.interval_s;
+    }
+    return bits / 8.0;
+}
+
+// The late and early rules of a comparison (rules.hpp), and whether every test flow shows the
+// cut. Each test flow is split at its own change point; the reference flows at the median of
+// those (the same stretch of their windows). The cut counts only when every test flow's late
+// peak is below (1 - glasnost_difference_min) x its early peak and their change points fall at
+// payload byte counts within a factor late_onset_spread of each other: a throttle triggered by a
+// byte count cuts every connection at the same count, cross traffic at random places. Not
+// applicable unless every split leaves late_min_intervals intervals on both sides.
+void judge_late(comparison& c, const flow_list& test, const flow_list& reference,
+                const analysis_settings& settings) {
+    if (test.empty() || reference.empty()) {
+        return;
+    }
+    std::vector<std::size_t> splits;
+    std::vector<double> onset_bytes;
+    for (const flow_record* f : test) {
+        const std::optional<std::size_t> k = change_point(f->interval_bps);
+        const std::size_t n = f->interval_bps.size();
+        // The interval at the change point may hold the cut itself (part fast, part slow): the
+        // late part starts after it.
+        if (!k || *k < settings.late_min_intervals || n - *k < settings.late_min_intervals + 1) {
+            return; // not applicable: decisions stay not_applicable
+        }
+        splits.push_back(*k);
+        onset_bytes.push_back(bytes_before(*f, *k));
+    }
+    std::vector<double> split_values(splits.begin(), splits.end());
+    const auto reference_split = static_cast<std::size_t>(std::lround(median(split_values)));
+
+    std::vector<double> late_test, late_reference, early_test, early_reference;
+    bool every_cut = true;
+    for (std::size_t i = 0; i < test.size(); ++i) {
+        const std::span<const double> all(test[i]->interval_bps);
+        const double e = quantile(all.first(splits[i]), settings.peak_quantile);
+        const double l = quantile(all.subspan(splits[i] + 1), settings.peak_quantile);
+        early_test.push_back(e);
+        late_test.push_back(l);
+        every_cut = every_cut && l < (1.0 - settings.glasnost_difference_min) * e;
+    }
+    for (const flow_record* f : reference) {
+        const std::span<const double> all(f->interval_bps);
+        const std::size_t n = all.size();
+        if (n < 2 * settings.late_min_intervals + 1) {
+            return;
+        }
+        const std::size_t k = std::clamp(reference_split, settings.late_min_intervals,
+                                         n - settings.late_min_intervals - 1);
+        early_reference.push_back(quantile(all.first(k), settings.peak_quantile));
+        late_reference.push_back(quantile(all.subspan(k + 1), settings.peak_quantile));
+    }
+    const auto [lo, hi] = std::minmax_element(onset_bytes.begin(), onset_bytes.end());
+    const bool consistent = *lo > 0.0 && *hi <= settings.late_onset_spread * *lo;
+    c.late = glasnost_rule(late_test, late_reference, settings);
+    c.early = glasnost_rule(early_test, early_reference, settings);
+    c.cut_in_every_test_flow = every_cut && consistent;
+}
+
 // The onset of a delayed throttle over the test flows (see throttle_onset).
 std::optional<throttle_onset> find_onset(const flow_list& test) {
     std::vector<double> seconds;
@@ -240,17 +262,41 @@ std::optional<throttle_onset> find_onset(const flow_list& test) {
         if (!k) {
             continue;
         }
-        double bits = 0.0;
-        for (std::size_t i = 0; i < *k; ++i) {
-            bits += f->interval_bps[i] * f->interval_s;
-        }
         seconds.push_back(static_cast<double>(*k) * f->interval_s);
-        bytes.push_back(bits / 8.0);
+        bytes.push_back(bytes_before(*f, *k));
     }
     if (seconds.empty()) {
         return std::nullopt;
     }
     return throttle_onset{median(seconds), median(bytes), seconds.size()};
+}
+
+// The policing signature of the test flows against the reference flows (policing_signature),
+// or nullopt when a flow's retransmissions are unknown or the mark is not there.
+std::optional<policing_signature> find_policing(const flow_list& test, const flow_list& reference,
+                                                const analysis_settings& settings) {
+    if (test.empty() || reference.empty()) {
+        return std::nullopt;
+    }
+    policing_signature p;
+    p.test_min = 1e300;
+    for (const flow_record* f : test) {
+        if (!f->retransmit_fraction) {
+            return std::nullopt;
+        }
+        p.test_min = std::min(p.test_min, *f->retransmit_fraction);
+    }
+    for (const flow_record* f : reference) {
+        if (!f->retransmit_fraction) {
+            return std::nullopt;
+        }
+        p.reference_max = std::max(p.reference_max, *f->retransmit_fraction);
+    }
+    if (p.test_min >= settings.policing_loss_min &&
+        p.test_min >= settings.policing_loss_ratio * p.reference_max) {
+        return p;
+    }
+    return std::nullopt;
 }
 
 // Throughput rules on flows that all carried data.
@@ -325,9 +371,10 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
     }
     c.paired = paired_rule(pairs, settings);
 
+    c.policing = find_policing(pool_test, pool_reference, settings);
     const verdict pooled =
         combine_pooled(c.peak.decision, c.late.decision, c.cut_in_every_test_flow,
-                       c.glasnost.decision, c.wehe.decision);
+                       c.policing.has_value(), c.glasnost.decision, c.wehe.decision);
     switch (c.paired.decision) {
     case rule_decision::differentiated:
         c.outcome = verdict::throttled;
@@ -459,8 +506,10 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
     v.ks_p = v.content.wehe.ks_p;
     v.area = v.content.wehe.area;
     if (v.outcome == verdict::throttled) {
-        v.onset =
-            v.why == basis::port && v.port_comparison ? v.port_comparison->onset : v.content.onset;
+        const comparison& deciding =
+            v.why == basis::port && v.port_comparison ? *v.port_comparison : v.content;
+        v.onset = deciding.onset;
+        v.policing = deciding.policing;
     }
     return v;
 }
@@ -559,8 +608,12 @@ port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
     // An onset belongs to a throttled verdict: the rerun's figures, else the first run's.
     if (out.outcome != verdict::throttled) {
         out.onset.reset();
-    } else if (!out.onset && first.outcome == verdict::throttled) {
-        out.onset = first.onset;
+        out.policing.reset();
+    } else if (first.outcome == verdict::throttled) {
+        if (!out.onset)
+            out.onset = first.onset;
+        if (!out.policing)
+            out.policing = first.policing;
     }
     return out;
 }

@@ -28,7 +28,10 @@
 //   (peak, late, Glasnost and Wehe on the same flows): the peak rule leads -- throttled when it
 //   says differentiated and Glasnost or Wehe agree, inconclusive when neither does. When it does
 //   not accuse, the late rule may: differentiated with a cut inside every test flow and
-//   Glasnost or Wehe agreeing is a delayed throttle (throttled, with its onset). Otherwise a
+//   Glasnost or Wehe agreeing is a delayed throttle (throttled, with its onset). So may a
+//   policing signature (policing_signature) with Glasnost or Wehe agreeing: a policer passes
+//   bursts at full rate, so peaks miss it, while its drops make the flows retransmit many
+//   times more than the reference flows. Otherwise a
 //   peak none stands unless Glasnost and Wehe both accuse (then inconclusive). Without a peak
 //   decision Glasnost and Wehe must agree: throttled when both accuse, none when both clear. With
 //   at least paired_min_pairs concurrent pairs the paired rule leads: throttled when it says so;
@@ -79,6 +82,9 @@ struct flow_record {
     // when that end's report is missing (then no reset can be proven forged).
     std::optional<reset_report> sender_resets;
     std::optional<reset_report> receiver_resets;
+    // The sender's retransmitted segments per 1448-byte payload segment it delivered (TCP_INFO
+    // total retransmits x 1448 / payload bytes); absent when unknown or nothing was delivered.
+    std::optional<double> retransmit_fraction;
 };
 
 inline constexpr std::size_t max_flows = 1024;
@@ -105,6 +111,14 @@ struct throttle_onset {
     std::size_t flows = 0; // test flows the median was taken over
 };
 
+// A policer's mark on the test flows (Flach et al., SIGCOMM 2016: policed flows lose several
+// times more packets): every test flow retransmitted at least policing_loss_min of its
+// segments and at least policing_loss_ratio times as much as the worst reference flow.
+struct policing_signature {
+    double test_min = 0.0;      // the smallest retransmit fraction among the test flows
+    double reference_max = 0.0; // the largest among the reference flows
+};
+
 // One comparison of test flows against reference flows (content: BT vs control on a port;
 // port: control on the BT port vs control on the neutral port).
 struct comparison {
@@ -119,6 +133,8 @@ struct comparison {
     // Set when the outcome is throttled, every test flow shows the cut and their early peaks
     // were not differentiated from the reference's: a delayed throttle.
     std::optional<throttle_onset> onset;
+    // Set when the test flows bear a policer's mark (whatever the outcome).
+    std::optional<policing_signature> policing;
     wehe_outcome wehe;
     paired_outcome paired;
     std::size_t test_flows = 0;
@@ -145,6 +161,8 @@ struct port_verdict {
     bool forged_reset = false;
     // The deciding comparison's onset of a delayed throttle (throttled verdicts only).
     std::optional<throttle_onset> onset;
+    // The deciding comparison's policing signature (throttled verdicts only).
+    std::optional<policing_signature> policing;
     bool confirmed = false; // a rerun agreed (set by merge_rerun)
     std::uint32_t runs = 1;
 };

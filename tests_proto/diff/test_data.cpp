@@ -93,6 +93,16 @@ to_flow_records(std::span<const measured_flow> flows,
             r.receiver_resets = reset_report{rx.resets_sent, rx.resets_received};
         if (tx.end != flow_end::not_run)
             r.sender_resets = reset_report{tx.resets_sent, tx.resets_received};
+        // Retransmitted segments per payload segment the receiver counted in its window, as the
+        // sender's kernel counted them (1448 bytes: the MSS of an Ethernet path with
+        // timestamps). The window's bytes, not payload_bytes: a report read back from JSON
+        // keeps only the samples, and its analysis must be the same.
+        std::uint64_t delivered = 0;
+        for (std::uint64_t b : rx.samples)
+            delivered += b;
+        if (tx.end != flow_end::not_run && delivered > 0)
+            r.retransmit_fraction =
+                static_cast<double>(tx.retransmits) * 1448.0 / static_cast<double>(delivered);
         if (provider_sent_no_reset && f.provider.end == flow_end::not_run &&
             f.agent.end != flow_end::not_run) {
             (&f.provider == &rx ? r.receiver_resets : r.sender_resets) = reset_report{0, 0};

@@ -269,9 +269,9 @@ void expect_rates(const std::vector<tally>& t, std::initializer_list<expected_ro
 TEST(SyntheticRates, Sequential) {
     const auto t = run_schedule("sequential (published schedule)",
                                 test_config{schedule::sequential, 3, 5.0, 0.05});
-    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/4, bursty 0/7, every
+    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/4, bursty 0/8, every
     // clean cap 0/0/100, bursty + cap 40% 0/1/85, bursty + cap 10% 0/1/85; delayed caps 0/0/100
-    // (0/100/0 before the late rule), bursty + delayed 0/10/33 (90 of 100 accuse on at least one
+    // (0/100/0 before the late rule), bursty + delayed 0/13/38 (87 of 100 accuse on at least one
     // port).
     expect_rates(t, {
                         {clean, 0, 5, -1},
@@ -306,8 +306,9 @@ TEST(SyntheticRates, Concurrent) {
     EXPECT_LE(t[cap60].paired_diff, trials / 10);
     // Measured (false / inconclusive / throttled): clean 0/0, loss 0/1, bursty 0/1, cap 60%
     // 0/59/0 (see above), cap 40% and 10% 0/0/100, bursty + cap 40% 0/41/13, bursty + cap 10%
-    // 0/0/99, 10% after 5 MB 0/0/100, 40% after 8 MB 0/14/0 and bursty + delayed 0/96/0 (the
-    // late rule judges sequential flows only: concurrent pairs alone cannot see these).
+    // 0/0/99, 10% after 5 MB 0/0/100, 40% after 8 MB 0/27/17 and bursty + delayed 0/97/0
+    // (concurrent pairs share the link, so a 40% cap after 8 MB is near their fair share: the
+    // late rule on the pairs' flows sees it only at times).
     expect_rates(t, {
                         {clean, 0, 5, -1},
                         {lossy, 0, 6, -1},
@@ -318,7 +319,7 @@ TEST(SyntheticRates, Concurrent) {
                         {bursty_cap40, 1, 46, 8},
                         {bursty_cap10, 1, 5, 94},
                         {delayed10, 1, 5, 95},
-                        {delayed40, 1, 19, 0},
+                        {delayed40, 1, 32, 12},
                         {bursty_delayed10, 1, 100, 0},
                     });
 }
@@ -326,10 +327,10 @@ TEST(SyntheticRates, Concurrent) {
 TEST(SyntheticRates, Mixed) {
     const auto t =
         run_schedule("mixed (sequential + concurrent)", test_config{schedule::mixed, 2, 5.0, 0.05});
-    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/5, bursty 0/17 (12 before
+    // Measured (false / inconclusive / throttled): clean 0/0, loss 0/6, bursty 0/15 (12 before
     // the late rule: a first run it convicts that the rerun clears ends inconclusive), every
     // clean cap 0/0/100, bursty + cap 40% 0/2/64, bursty + cap 10% 0/4/73, delayed caps 0/0/100
-    // (0/100/0 before the late rule), bursty + delayed 0/12/40.
+    // (0/100/0 before the late rule), bursty + delayed 0/9/52.
     expect_rates(t, {
                         {clean, 0, 5, -1},
                         {lossy, 0, 10, -1},

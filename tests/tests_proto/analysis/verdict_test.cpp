@@ -623,6 +623,54 @@ TEST(Verdict, AnOnsetSurvivesTheMergeOfAConfirmedThrottleOnly) {
     EXPECT_FALSE(cleared.onset.has_value());
 }
 
+// A policer passes a burst at full rate, then drops: peaks at the link rate, a low mean, and
+// BT flows retransmitting a tenth of their segments while control retransmits nothing.
+std::vector<flow_record> policed_test(double bt_loss, double control_loss) {
+    const auto policed = [](flow_kind kind, std::uint32_t, std::size_t k) {
+        return kind == flow_kind::bt ? (k % 5 == 0 ? 1.0 : 0.1) : 1.0;
+    };
+    std::vector<flow_record> flows = shaped_test(policed);
+    for (flow_record& f : flows) {
+        f.retransmit_fraction = f.kind == flow_kind::bt ? bt_loss : control_loss;
+    }
+    return flows;
+}
+
+TEST(Verdict, APolicersRetransmissionsMakeItThrottledWhenThePeaksAgree) {
+    const test_analysis a = run(policed_test(0.1, 0.0));
+    ASSERT_EQ(a.verdicts.size(), 4u);
+    for (const port_verdict& v : a.verdicts) {
+        EXPECT_NE(v.content.peak.decision, rule_decision::differentiated);
+        EXPECT_EQ(v.content.glasnost.decision, rule_decision::differentiated);
+        ASSERT_TRUE(v.content.policing.has_value());
+        EXPECT_DOUBLE_EQ(v.content.policing->test_min, 0.1);
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::content);
+        ASSERT_TRUE(v.policing.has_value());
+    }
+}
+
+TEST(Verdict, RetransmissionsAloneOrSharedWithControlAreNoPolicing) {
+    // Random loss hits both kinds alike (3% each); a few BT retransmissions (2%) over none are
+    // below policing_loss_min: neither is the mark, and the spiky BT flows stay undecided.
+    for (auto [bt, control] :
+         {std::pair{0.03, 0.03}, std::pair{0.02, 0.0}, std::pair{0.09, 0.04}}) {
+        const test_analysis a = run(policed_test(bt, control));
+        for (const port_verdict& v : a.verdicts) {
+            EXPECT_FALSE(v.content.policing.has_value()) << bt << " " << control;
+            EXPECT_NE(v.outcome, verdict::throttled) << bt << " " << control;
+        }
+    }
+    // Flows with no retransmit count (older reports): no signature either.
+    std::vector<flow_record> unknown = policed_test(0.1, 0.0);
+    unknown.front().retransmit_fraction.reset();
+    for (const port_verdict& v : run(unknown).verdicts) {
+        if (v.dir == unknown.front().dir && v.port == unknown.front().port) {
+            EXPECT_FALSE(v.content.policing.has_value());
+        }
+    }
+}
+
 TEST(Verdict, DegenerateInputs) {
     const auto empty = analyse(std::vector<flow_record>{});
     ASSERT_TRUE(empty.ok());
