@@ -424,11 +424,12 @@ tb_bottleneck() {
   fi
 }
 
-# tb_bottleneck_mbps [down|up]: the bottleneck in Mbit/s; without an argument the one rate of a
-# symmetric link, or DOWN/UP of an asymmetric one (the form lib/verdicts.py takes).
+# tb_bottleneck_mbps [down|up|both]: the bottleneck in Mbit/s of one direction; without an
+# argument or with "both" the one rate of a symmetric link, or DOWN/UP of an asymmetric one (the
+# form lib/verdicts.py takes).
 tb_bottleneck_mbps() {
-  awk -v d="$TB_RATE_KBIT" -v u="$TB_UP_RATE_KBIT" -v w="${1:-}" 'BEGIN {
-    if (w == "down" || (w == "" && d == u)) printf "%.3f\n", d / 1000
+  awk -v d="$TB_RATE_KBIT" -v u="$TB_UP_RATE_KBIT" -v w="${1:-both}" 'BEGIN {
+    if (w == "down" || (w == "both" && d == u)) printf "%.3f\n", d / 1000
     else if (w == "up") printf "%.3f\n", u / 1000
     else printf "%.3f/%.3f\n", d / 1000, u / 1000 }'
 }
@@ -793,12 +794,26 @@ tb_cross_start() {
     esac
     shift 2
   done
+  # Counting rules (no target): the cross connections' IP bytes as A and B receive them.
+  tb_ns "$TB_NS_A" iptables -w 5 -A INPUT -p tcp --sport "$TB_CROSS_PORT" &&
+    tb_ns "$TB_NS_B" iptables -w 5 -A INPUT -p tcp --dport "$TB_CROSS_PORT" || return 1
   tb_spawn --ready "Server listening" cross_server "$TB_NS_B" \
     iperf3 -s -B "$TB_IP_B" -p "$TB_CROSS_PORT" --forceflush || return 1
   tb_spawn --ready "^cross start" cross "$TB_NS_A" \
     bash "$TB_LIB_DIR/cross_loop.sh" "$TB_IP_B" "$TB_CROSS_PORT" "$seed" "$dir" "$parallel" \
     "$phases" "$max_s" || return 1
   tb_log "cross traffic: seed $seed, $dir, $parallel flows per burst, <= $phases phases, <= ${max_s}s"
+}
+
+# tb_cross_bytes: IP bytes of the cross traffic received so far by A and B together.
+tb_cross_bytes() {
+  local ns n sum=0
+  for ns in "$TB_NS_A" "$TB_NS_B"; do
+    n=$(tb_ns "$ns" iptables -w 5 -L INPUT -v -x -n |
+      awk -v p="$TB_CROSS_PORT" '$0 ~ "[sd]pt:" p "( |$)" { s += $2 } END { print s + 0 }') || n=0
+    sum=$((sum + n))
+  done
+  echo "$sum"
 }
 
 tb_cross_stop() {
