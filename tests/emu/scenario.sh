@@ -143,11 +143,11 @@ if ((!failed)); then
 fi
 if [[ $S_CROSS != - ]]; then
   tb_cross_stop
-  # The cross traffic must have loaded the path during the test: at least CROSS_MIN_SHARE of what
-  # the bottleneck (both directions) could carry in the test's wall time, counted at receivers.
-  # The on/off bursts of lib/cross_loop.sh are on about half the time.
+  # The cross traffic must have loaded the path during the test: at least CROSS_MIN_SHARE (default
+  # 0.15) of what the bottleneck (both directions) could carry in the test's wall time, counted
+  # at the receivers. Measured: 0.37 (cross) and 0.34 (cross_throttle) with seed 7.
   read -r cross_bytes cross_need < <(awk -v b="$(tb_cross_bytes)" -v s="$test_s" \
-    -v d="$TB_RATE_KBIT" -v u="$TB_UP_RATE_KBIT" -v f="${CROSS_MIN_SHARE:-0.05}" \
+    -v d="$TB_RATE_KBIT" -v u="$TB_UP_RATE_KBIT" -v f="${CROSS_MIN_SHARE:-0.15}" \
     'BEGIN { printf "%d %d\n", b, f * s * (d + u) * 1000 / 8 }')
   bursts=$(grep -c '^on ' "$TB_DIR/cross.out")
   if ((cross_bytes >= cross_need && bursts >= 2)); then
