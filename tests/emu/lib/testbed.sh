@@ -412,7 +412,9 @@ tb_bottleneck() {
   for dev in "$TB_DEV_RA" "$TB_DEV_RB"; do
     kbit=$TB_RATE_KBIT
     [[ $dev == "$TB_DEV_RB" ]] && kbit=$TB_UP_RATE_KBIT
-    tc -n "$TB_NS_R" qdisc replace dev "$dev" root handle 1: htb default 10 &&
+    # A second call starts afresh: htb cannot change an existing root in place.
+    tc -n "$TB_NS_R" qdisc del dev "$dev" root 2>/dev/null
+    tc -n "$TB_NS_R" qdisc add dev "$dev" root handle 1: htb default 10 &&
       tc -n "$TB_NS_R" class add dev "$dev" parent 1: classid 1:1 htb \
         rate "${kbit}kbit" ceil "${kbit}kbit" quantum 15140 || return 1
   done
