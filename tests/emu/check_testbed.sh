@@ -158,6 +158,60 @@ tb_assert_eq "block: control connect to port $BT" "$(jfield "$F_CLIENT" connect)
 flow up "$OTHER" bt; is_normal "block: BitTorrent up on port $OTHER" "$F_RATE"
 flow down "$OTHER" control; is_normal "block: control down on port $OTHER" "$F_RATE"
 
+POLICY="delayed 3MB $THROTTLE"
+tb_policy_delayed_throttle 3MB "$THROTTLE" || exit 1
+flow down "$BT" bt
+tb_assert_cmp "delayed: BitTorrent down, the first 3 MB arrived (bytes)" \
+  "$(jfield "$F_CLIENT" bytes)" ">=" 3000000
+tb_assert_cmp "delayed: BitTorrent down, then throttled (Mbit/s at most half the bottleneck)" \
+  "${F_RATE:-999}" "<=" "$(awk -v b="$B" 'BEGIN { print 0.5 * b }')"
+flow down "$BT" control; is_normal "delayed: control down on port $BT" "$F_RATE"
+
+POLICY="police $THROTTLE"
+tb_policy_police "$THROTTLE" || exit 1
+flow up "$OTHER" bt; is_throttled "police: BitTorrent up on port $OTHER" "$F_RATE"
+flow down "$BT" bt; is_throttled "police: BitTorrent down on port $BT" "$F_RATE"
+flow down "$BT" control; is_normal "police: control down on port $BT" "$F_RATE"
+tb_assert_cmp "police: the policer dropped packets" "$(tb_policy_drops)" ">" 0
+
+for mode in client both; do
+  POLICY="reset early $mode"
+  tb_policy_reset_early "$mode" || exit 1
+  flow up "$BT" bt
+  is_reset "reset-early $mode: BitTorrent up, the sender (client) got a RST" "$F_CEND"
+  tb_assert_eq "reset-early $mode: BitTorrent up, the receiver got no byte" \
+    "$(jfield "$F_SERVER" bytes)" 0
+  flow down "$OTHER" bt
+  is_reset "reset-early $mode: BitTorrent down, the sender (server) got a RST" "$F_SEND"
+  tb_assert_eq "reset-early $mode: BitTorrent down, the receiver got no byte" \
+    "$(jfield "$F_CLIENT" bytes)" 0
+  flow up "$BT" control; is_normal "reset-early $mode: control up on port $BT" "$F_RATE"
+done
+
+POLICY="reset after 200KB"
+tb_policy_reset_after 200KB || exit 1
+flow up "$BT" bt
+is_reset "reset-after: BitTorrent up, the sender (client) got a RST" "$F_CEND"
+is_reset "reset-after: BitTorrent up, the receiver (server) got a RST" "$F_SEND"
+tb_assert_cmp "reset-after: the receiver got the first 100 KB (bytes)" \
+  "$(jfield "$F_SERVER" bytes)" ">=" 100000
+tb_assert_cmp "reset-after: ... and not much more than 200 KB (bytes)" \
+  "$(jfield "$F_SERVER" bytes)" "<=" 400000
+flow down "$BT" control; is_normal "reset-after: control down on port $BT" "$F_RATE"
+
+POLICY="stateful 60 $THROTTLE"
+tb_policy_stateful 60 "$THROTTLE" || exit 1
+flow down "$OTHER" control; is_normal "stateful: control down on port $OTHER before any BitTorrent" "$F_RATE"
+flow down "$BT" bt; is_throttled "stateful: BitTorrent down on port $BT" "$F_RATE"
+tb_assert_eq "stateful: B's endpoint is remembered" "$(tb_policy_stateful_entries)" \
+  "$TB_IP_B,tcp:$BT"
+flow down "$BT" control; is_throttled "stateful: control down on port $BT afterwards" "$F_RATE"
+iperf up "$BT"; is_throttled "stateful: random data up on port $BT afterwards" "$I_RATE"
+flow down "$OTHER" control; is_normal "stateful: control down on port $OTHER afterwards" "$F_RATE"
+tb_policy_clean
+tb_assert_eq "stateful: the set is gone with the policy" \
+  "$(tb_ns "$TB_NS_R" ipset list -n | grep -c "^$TB_IPSET\$")" 0
+
 POLICY="loss 1%"
 tb_policy_loss 1 || exit 1
 rx_packets() {
@@ -234,6 +288,17 @@ if [[ -n ${TB_NFQ_DELAY:-} ]]; then
 else
   echo "note: TB_NFQ_DELAY is not set (glasnode_nfq_delay not built): delay not checked"
 fi
+
+POLICY="asymmetric 10:1"
+down_kbit=$(_tb_kbit "$RATE") || exit 1
+tb_bottleneck "${RATE}/$((down_kbit / 10))kbit" || exit 1
+tb_policy_clean
+UP=$(tb_bottleneck_mbps up)
+iperf up "$OTHER"
+tb_assert_cmp "asym: random data up at most the uplink (Mbit/s)" "${I_RATE:-999}" "<=" "$UP"
+tb_assert_cmp "asym: random data up at least 0.7 x the uplink (Mbit/s)" "${I_RATE:-0}" ">=" \
+  "$(awk -v b="$UP" 'BEGIN { print 0.7 * b }')"
+iperf down "$OTHER"; is_normal "asym: random data down" "$I_RATE"
 
 echo
 echo "== measured (receiver's Mbit/s; congestion control $(jfield "$F_CLIENT" cc))"

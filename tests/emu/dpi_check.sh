@@ -4,39 +4,58 @@
 # captures on the router; then tshark (the BitTorrent dissector, its heuristic enabled, so the
 # port does not matter) and nDPI (ndpiReader, when installed) classify every TCP stream.
 #
-# usage: dpi_check.sh [--setup CMD] [--bt CMD]... [--control CMD]... [--snaplen N]
+# usage: dpi_check.sh [--setup CMD] [--bt CMD]... [--control CMD]... [--ports "P..."]
+#                     [--snaplen N]
 #   --setup CMD    run once before the captures (e.g. start a provider in B with tb_spawn)
-#   --bt CMD       its capture must hold a stream with a BitTorrent handshake (tshark) and a
-#                  flow nDPI labels BitTorrent
+#   --bt CMD       its capture must hold payload-carrying TCP streams, and EVERY one of them must
+#                  carry a BitTorrent handshake (tshark) and be labelled BitTorrent by nDPI
 #   --control CMD  its capture must hold payload-carrying TCP streams, none of them BitTorrent
 #                  for either classifier (on ports 6881-6889 tshark decodes any payload as
 #                  BitTorrent "continuation data", so the criterion is the handshake)
+#   --ports "P..." the ports of the test's own flows (default: TB_BT_PORT and TB_NEUTRAL_PORT):
+#                  only TCP between A and B with one of them on a port listed here is captured
+#                  and classified, so control channels and other traffic are left out
 # CMD is bash evaluated in this script: it may use the tb_* functions, TB_NS_A, TB_NS_B,
 # TB_IP_A, TB_IP_B, TB_BT_PORT, TB_NEUTRAL_PORT, TB_DIR and dpi_flow DIR PORT PAYLOAD [SECS]
 # (lib/bt_flow.py: A connects to B, "up" = A sends). It must end by itself (bounded).
 # Without --bt/--control, the lib/bt_flow.py flows: BitTorrent and control, ports 6881 and 9775.
-# Exit 0 all checks passed, 1 a check failed, 77 the machine cannot run it.
+# nDPI (ndpiReader, Debian libndpi-bin) is required; DPI_WITHOUT_NDPI=1 runs with tshark alone.
+# A command that exits non-zero, or a classifier that fails, is a failed check.
+# Exit 0 all checks passed, 1 a check failed, 77 the machine cannot run it (1 in CI, CI=true).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib/testbed.sh
 source "$here/lib/testbed.sh"
 
-setup="" snaplen=${DPI_SNAPLEN:-256}
+setup="" snaplen=${DPI_SNAPLEN:-256} ports="$TB_BT_PORT $TB_NEUTRAL_PORT"
 declare -a bt_cmds=() control_cmds=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --setup) setup=$2 ;;
     --bt) bt_cmds+=("$2") ;;
     --control) control_cmds+=("$2") ;;
+    --ports) ports=$2 ;;
     --snaplen) snaplen=$2 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "dpi_check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
 done
-tb_require tcpdump tshark python3
-have_ndpi=0
-command -v ndpiReader >/dev/null 2>&1 && have_ndpi=1
+have_ndpi=1
+if [[ ${DPI_WITHOUT_NDPI:-0} == 1 ]]; then
+  have_ndpi=0
+  tb_require tcpdump tshark python3
+else
+  tb_require tcpdump tshark python3 ndpiReader
+fi
+# The capture filter: the test's own flows only.
+port_expr="" p=""
+for p in $ports; do
+  [[ $p =~ ^[0-9]+$ ]] || { echo "dpi_check: bad port '$p'" >&2; exit 2; }
+  port_expr+="${port_expr:+ or }port $p"
+done
+[[ -n $port_expr ]] || { echo "dpi_check: no ports to capture" >&2; exit 2; }
+capture_filter="tcp and host $TB_IP_A and host $TB_IP_B and ($port_expr)"
 
 # shellcheck disable=SC2317 # called from the evaluated commands
 dpi_flow() { tb_pyflow "$1" "$2" "$3" "${4:-1}"; }
@@ -65,9 +84,15 @@ capture_and_classify() {
   fields=$TB_DIR/$kind-$n.tsv
   # -Z root: keep writing into this run's private directory; -c bounds the file.
   tb_spawn --stderr --ready 'listening on' "capture$n" "$TB_NS_R" \
-    tcpdump -i "$TB_DEV_RB" -s "$snaplen" -c 2000000 -U -Z root -w "$pcap" tcp || return 1
-  eval "$cmd" || echo "dpi_check: the command returned non-zero: $cmd" >&2
+    tcpdump -i "$TB_DEV_RB" -s "$snaplen" -c 2000000 -U -Z root -w "$pcap" "$capture_filter" ||
+    return 1
+  local rc=0
+  eval "$cmd" || rc=$?
   tb_stop "capture$n"
+  if ((rc)); then
+    echo "dpi_check: the command exited with status $rc: $cmd" >&2
+    return 1
+  fi
   tshark -n -r "$pcap" --enable-heuristic bittorrent_tcp -Y 'tcp.len > 0' -T fields \
     -E separator=/t -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
     -e tcp.len -e bittorrent.protocol.name >"$fields" 2>"$fields.err" || {
@@ -77,8 +102,13 @@ capture_and_classify() {
   }
   local -a ndpi_args=()
   if ((have_ndpi)); then
-    ndpiReader -q -i "$pcap" -C "$TB_DIR/$kind-$n.csv" >/dev/null 2>&1 &&
-      ndpi_args=("$TB_DIR/$kind-$n.csv")
+    if ! ndpiReader -q -i "$pcap" -C "$TB_DIR/$kind-$n.csv" >"$TB_DIR/$kind-$n.ndpi" 2>&1 ||
+      [[ ! -s $TB_DIR/$kind-$n.csv ]]; then
+      echo "dpi_check: ndpiReader failed on $pcap:" >&2
+      tail -n 5 "$TB_DIR/$kind-$n.ndpi" >&2
+      return 1
+    fi
+    ndpi_args=("$TB_DIR/$kind-$n.csv")
   fi
   echo "$kind: $cmd"
   python3 "$TB_LIB_DIR/dpi_streams.py" "$fields" "${ndpi_args[@]}" >"$TB_DIR/$kind-$n.out" || return 1
@@ -89,26 +119,30 @@ d = json.loads(sys.argv[1])
 print(d["streams"], d["tshark_bt"], "-" if d["ndpi_bt"] is None else d["ndpi_bt"])' "$summary")
 }
 
+echo "capturing: $capture_filter"
 for cmd in "${bt_cmds[@]}"; do
   if ! capture_and_classify bt "$cmd"; then
-    tb_fail "bt: could not capture or classify: $cmd"
+    tb_fail "bt: could not run, capture or classify: $cmd"
     continue
   fi
-  tb_assert_cmp "bt: tshark dissects a BitTorrent handshake (streams)" "$C_TSHARK_BT" ">=" 1
+  tb_assert_cmp "bt: TCP streams with payload were captured" "$C_STREAMS" ">=" 1
+  tb_assert_eq "bt: streams tshark dissects as a BitTorrent handshake (of $C_STREAMS)" \
+    "$C_TSHARK_BT" "$C_STREAMS"
   if ((have_ndpi)); then
-    tb_assert_cmp "bt: nDPI labels a flow BitTorrent (flows)" "$C_NDPI_BT" ">=" 1
+    tb_assert_eq "bt: streams nDPI labels BitTorrent (of $C_STREAMS)" "$C_NDPI_BT" "$C_STREAMS"
   fi
 done
 for cmd in "${control_cmds[@]}"; do
   if ! capture_and_classify control "$cmd"; then
-    tb_fail "control: could not capture or classify: $cmd"
+    tb_fail "control: could not run, capture or classify: $cmd"
     continue
   fi
   tb_assert_cmp "control: TCP streams with payload were captured" "$C_STREAMS" ">=" 1
-  tb_assert_eq "control: streams tshark dissects as a BitTorrent handshake" "$C_TSHARK_BT" 0
+  tb_assert_eq "control: streams tshark dissects as a BitTorrent handshake (of $C_STREAMS)" \
+    "$C_TSHARK_BT" 0
   if ((have_ndpi)); then
-    tb_assert_eq "control: flows nDPI labels BitTorrent" "$C_NDPI_BT" 0
+    tb_assert_eq "control: streams nDPI labels BitTorrent (of $C_STREAMS)" "$C_NDPI_BT" 0
   fi
 done
-((have_ndpi)) || echo "note: ndpiReader (Debian libndpi-bin) is not installed; nDPI not consulted"
+((have_ndpi)) || echo "note: DPI_WITHOUT_NDPI=1: nDPI not consulted"
 tb_finish

@@ -6,11 +6,12 @@ usage: dpi_streams.py TSHARK_FIELDS.tsv [NDPI_FLOWS.csv]
 TSHARK_FIELDS.tsv: tshark -T fields output of tcp.stream, ip.src, tcp.srcport, ip.dst,
 tcp.dstport, tcp.len, bittorrent.protocol.name for the frames that carry payload.
 NDPI_FLOWS.csv: ndpiReader -C output (optional); it lists only the flows nDPI detected, so a
-stream missing from it is reported as Unknown.
+stream missing from it is reported as Unknown. A CSV without the expected columns is an error
+(exit 1): nDPI's answer could not be read.
 Prints one line per stream and, last, one JSON summary line:
   {"streams": N, "tshark_bt": K, "ndpi_bt": M or null, "ndpi_flows": F or null}
-where K counts streams in which tshark dissected a BitTorrent handshake and M the flows nDPI
-labelled BitTorrent.
+where K counts streams in which tshark dissected a BitTorrent handshake, M the streams nDPI
+labelled BitTorrent and F the flows in nDPI's CSV.
 """
 
 import csv
@@ -49,26 +50,28 @@ def main():
                 i_dst, i_dport = header.index("dst_ip"), header.index("dst_port")
                 i_proto = header.index("ndpi_proto")
             except ValueError:
-                i_src = None
-            if i_src is not None:
-                for row in rows:
-                    if len(row) <= i_proto:
-                        continue
-                    key = endpoints_key(row[i_src], row[i_sport], row[i_dst], row[i_dport])
-                    ndpi[key] = row[i_proto]
+                print("dpi_streams: %s has no src_ip/src_port/dst_ip/dst_port/ndpi_proto "
+                      "columns (header %r)" % (sys.argv[2], header), file=sys.stderr)
+                return 1
+            for row in rows:
+                if len(row) <= i_proto:
+                    continue
+                key = endpoints_key(row[i_src], row[i_sport], row[i_dst], row[i_dport])
+                ndpi[key] = row[i_proto]
 
     tshark_bt = 0
+    ndpi_bt = 0
     for sid in sorted(streams, key=int):
         s = streams[sid]
         (a, pa), (b, pb) = s["key"]
         label = ndpi.get(s["key"], "Unknown") if ndpi is not None else "n/a"
         tshark_bt += s["handshake"]
+        ndpi_bt += "bittorrent" in label.lower()
         print("  stream %-4s %s:%d <-> %s:%d  %10d payload bytes  tshark: %-10s nDPI: %s" % (
             sid, a, pa, b, pb, s["bytes"],
             "BitTorrent" if s["handshake"] else "-", label))
     summary = {"streams": len(streams), "tshark_bt": tshark_bt,
-               "ndpi_bt": None if ndpi is None else
-               sum(1 for v in ndpi.values() if "bittorrent" in v.lower()),
+               "ndpi_bt": None if ndpi is None else ndpi_bt,
                "ndpi_flows": None if ndpi is None else len(ndpi)}
     print(json.dumps(summary))
     return 0

@@ -34,8 +34,14 @@ TB_NEUTRAL_PORT=${TB_NEUTRAL_PORT:-9775}
 TB_CROSS_PORT=${TB_CROSS_PORT:-5201}
 TB_BT_STRING="BitTorrent protocol"
 TB_DIR=""
+# Rates in kbit/s. TB_RATE_KBIT and TB_THROTTLE_KBIT are the download direction's (B->A, shaped on
+# vRA); TB_UP_RATE_KBIT and TB_UP_THROTTLE_KBIT the upload direction's (A->B, shaped on vRB).
 TB_RATE_KBIT=0
 TB_THROTTLE_KBIT=0
+TB_UP_RATE_KBIT=0
+TB_UP_THROTTLE_KBIT=0
+TB_IPSET=gnemu-$TB_TAG
+TB_IPSET_MADE=0
 TB_FAILURES=0
 TB_CHECKS=0
 declare -a TB_CREATED_NS=()
@@ -46,22 +52,31 @@ TB_DOWN_DONE=0
 
 tb_log() { printf '[testbed %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-# tb_require TOOL...: exit 77 (CTest skip) unless root, network namespaces and every tool exist.
+# tb_skip REASON: the machine cannot run this test. Exit 77 (CTest skip), except in CI
+# (CI=true), where a test that cannot run is a failure: exit 1.
+tb_skip() {
+  if [[ ${CI:-} == true ]]; then
+    echo "FAIL: $* (CI=true: a test that cannot run fails instead of skipping)" >&2
+    exit 1
+  fi
+  echo "SKIP: $*" >&2
+  exit 77
+}
+
+# tb_require TOOL...: tb_skip unless root, network namespaces and every tool exist (ip, tc,
+# iptables, ipset, ethtool, mkfifo, setsid, timeout are always required).
 tb_require() {
   if [[ $(id -u) != 0 ]]; then
-    echo "SKIP: the emulation testbed needs root" >&2
-    exit 77
+    tb_skip "the emulation testbed needs root"
   fi
   local tool
-  for tool in ip tc iptables ethtool mkfifo setsid timeout "$@"; do
+  for tool in ip tc iptables ipset ethtool mkfifo setsid timeout "$@"; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-      echo "SKIP: $tool is not installed" >&2
-      exit 77
+      tb_skip "$tool is not installed (Debian: apt-get install $tool)"
     fi
   done
   if ! unshare --net true 2>/dev/null; then
-    echo "SKIP: network namespaces are unavailable" >&2
-    exit 77
+    tb_skip "network namespaces are unavailable"
   fi
 }
 
@@ -75,6 +90,21 @@ _tb_kbit() {
       'BEGIN { m = (u == "kbit") ? 1 : (u == "mbit") ? 1000 : 1000000; printf "%d\n", n * m }'
   else
     echo "testbed: bad rate '$1' (want e.g. 2mbit, 500kbit)" >&2
+    return 1
+  fi
+}
+
+# _tb_bytes SIZE: a byte count, plain or with a decimal suffix (KB = 1000, MB = 10^6, GB = 10^9)
+# or a binary one (KiB = 1024, MiB = 2^20), e.g. 200KB, 3MB, 10MB.
+_tb_bytes() {
+  local b=$1
+  if [[ $b =~ ^([0-9]+)(\.[0-9]+)?(|B|KB|MB|GB|KiB|MiB|GiB)$ ]]; then
+    awk -v n="${BASH_REMATCH[1]}${BASH_REMATCH[2]}" -v u="${BASH_REMATCH[3]}" 'BEGIN {
+      m["KB"] = 1e3; m["MB"] = 1e6; m["GB"] = 1e9
+      m["KiB"] = 1024; m["MiB"] = 1048576; m["GiB"] = 1073741824
+      printf "%d\n", n * ((u in m) ? m[u] : 1) }'
+  else
+    echo "testbed: bad size '$1' (want e.g. 200KB, 3MB, 1048576)" >&2
     return 1
   fi
 }
@@ -136,6 +166,11 @@ tb_down() {
     eval "$hook" || true
   done
   _tb_kill_all
+  if ((TB_IPSET_MADE)); then
+    # The rules that use the set go first, or the set is busy.
+    _tb_ipt -t mangle -F FORWARD 2>/dev/null
+    _tb_ipset_destroy || true
+  fi
   local i
   for ((i = ${#TB_CREATED_NS[@]} - 1; i >= 0; i--)); do
     ip netns del "${TB_CREATED_NS[i]}" 2>/dev/null || true
@@ -341,49 +376,90 @@ tb_run() {
 # that policies fill through CLASSIFY. While a throttle is set, 1:10's guaranteed rate is the
 # bottleneck minus the throttled rate, so the two classes together never exceed the link;
 # otherwise 1:10 owns the whole link (borrowing above its own rate would leave it in token debt
-# after each burst and delay the next packets by milliseconds).
+# after each burst and delay the next packets by milliseconds). Each direction has its own rates
+# (an asymmetric access link), B->A ("down", towards the agent) on vRA, A->B ("up") on vRB.
 
-# _tb_classes NORMAL_KBIT THROTTLE_KBIT: (re)configures 1:10 and 1:20 on both interfaces.
+# _tb_classes full|share: (re)configures 1:10 and 1:20 on both interfaces; "share" while a
+# throttle is set (1:10 guaranteed the link minus the throttled rate), "full" otherwise.
 _tb_classes() {
-  local dev
+  local mode=$1 dev link throttle
   for dev in "$TB_DEV_RA" "$TB_DEV_RB"; do
+    if [[ $dev == "$TB_DEV_RA" ]]; then
+      link=$TB_RATE_KBIT throttle=$TB_THROTTLE_KBIT
+    else
+      link=$TB_UP_RATE_KBIT throttle=$TB_UP_THROTTLE_KBIT
+    fi
+    local normal=$link
+    [[ $mode == share ]] && normal=$((link - throttle))
     tc -n "$TB_NS_R" class replace dev "$dev" parent 1:1 classid 1:10 htb \
-      rate "${1}kbit" ceil "${TB_RATE_KBIT}kbit" quantum 15140 &&
+      rate "${normal}kbit" ceil "${link}kbit" quantum 15140 &&
       tc -n "$TB_NS_R" class replace dev "$dev" parent 1:1 classid 1:20 htb \
-        rate "${2}kbit" ceil "${2}kbit" quantum 15140 || return 1
+        rate "${throttle}kbit" ceil "${throttle}kbit" quantum 15140 || return 1
   done
 }
 
+# tb_bottleneck [RATE | DOWN/UP]: the neutral link, one rate for both directions (default
+# 50mbit) or DOWN (B->A, provider to agent) and UP (A->B) separately, e.g. 50mbit/5mbit.
 tb_bottleneck() {
-  local rate=${1:-50mbit} dev
-  TB_RATE_KBIT=$(_tb_kbit "$rate") || return 1
-  TB_THROTTLE_KBIT=$((TB_RATE_KBIT / 25))
+  local spec=${1:-50mbit} down up dev kbit
+  if [[ $spec == */* ]]; then
+    down=${spec%%/*} up=${spec#*/}
+  else
+    down=$spec up=$spec
+  fi
+  TB_RATE_KBIT=$(_tb_kbit "$down") && TB_UP_RATE_KBIT=$(_tb_kbit "$up") || return 1
+  TB_THROTTLE_KBIT=$((TB_RATE_KBIT / 25)) TB_UP_THROTTLE_KBIT=$((TB_UP_RATE_KBIT / 25))
   for dev in "$TB_DEV_RA" "$TB_DEV_RB"; do
-    tc -n "$TB_NS_R" qdisc replace dev "$dev" root handle 1: htb default 10 &&
+    kbit=$TB_RATE_KBIT
+    [[ $dev == "$TB_DEV_RB" ]] && kbit=$TB_UP_RATE_KBIT
+    # A second call starts afresh: htb cannot change an existing root in place.
+    tc -n "$TB_NS_R" qdisc del dev "$dev" root 2>/dev/null
+    tc -n "$TB_NS_R" qdisc add dev "$dev" root handle 1: htb default 10 &&
       tc -n "$TB_NS_R" class add dev "$dev" parent 1: classid 1:1 htb \
-        rate "${TB_RATE_KBIT}kbit" ceil "${TB_RATE_KBIT}kbit" quantum 15140 || return 1
+        rate "${kbit}kbit" ceil "${kbit}kbit" quantum 15140 || return 1
   done
-  _tb_classes "$TB_RATE_KBIT" "$TB_THROTTLE_KBIT" || return 1
-  tb_log "bottleneck ${TB_RATE_KBIT} kbit/s both directions"
+  _tb_classes full || return 1
+  if ((TB_RATE_KBIT == TB_UP_RATE_KBIT)); then
+    tb_log "bottleneck ${TB_RATE_KBIT} kbit/s both directions"
+  else
+    tb_log "bottleneck ${TB_RATE_KBIT} kbit/s down (B->A), ${TB_UP_RATE_KBIT} kbit/s up (A->B)"
+  fi
 }
 
-tb_bottleneck_mbps() { awk -v k="$TB_RATE_KBIT" 'BEGIN { printf "%.3f\n", k / 1000 }'; }
+# tb_bottleneck_mbps [down|up|both]: the bottleneck in Mbit/s of one direction; without an
+# argument or with "both" the one rate of a symmetric link, or DOWN/UP of an asymmetric one (the
+# form lib/verdicts.py takes).
+tb_bottleneck_mbps() {
+  awk -v d="$TB_RATE_KBIT" -v u="$TB_UP_RATE_KBIT" -v w="${1:-both}" 'BEGIN {
+    if (w == "down" || (w == "both" && d == u)) printf "%.3f\n", d / 1000
+    else if (w == "up") printf "%.3f\n", u / 1000
+    else printf "%.3f/%.3f\n", d / 1000, u / 1000 }'
+}
 
-# tb_set_throttle RATE|PCT%: the throttled class's rate, absolute or as a share of the bottleneck.
-tb_set_throttle() {
-  local spec=${1:-2mbit} kbit
-  ((TB_RATE_KBIT > 0)) || { echo "tb_set_throttle: call tb_bottleneck first" >&2; return 1; }
+# _tb_throttle_kbit SPEC LINK_KBIT: the throttled rate for one direction, RATE or PCT% of LINK.
+_tb_throttle_kbit() {
+  local spec=$1 link=$2 kbit
   if [[ $spec =~ ^([0-9]+(\.[0-9]+)?)%$ ]]; then
-    kbit=$(awk -v p="${BASH_REMATCH[1]}" -v b="$TB_RATE_KBIT" 'BEGIN { printf "%d\n", b * p / 100 }')
+    kbit=$(awk -v p="${BASH_REMATCH[1]}" -v b="$link" 'BEGIN { printf "%d\n", b * p / 100 }')
   else
     kbit=$(_tb_kbit "$spec") || return 1
   fi
-  if ((kbit < 8 || kbit >= TB_RATE_KBIT)); then
-    echo "tb_set_throttle: $spec is not below the bottleneck" >&2
+  if ((kbit < 8 || kbit >= link)); then
+    echo "tb_set_throttle: $spec is not below the bottleneck (${link} kbit/s)" >&2
     return 1
   fi
-  TB_THROTTLE_KBIT=$kbit
-  _tb_classes $((TB_RATE_KBIT - kbit)) "$kbit"
+  echo "$kbit"
+}
+
+# tb_set_throttle RATE|PCT%: the throttled class's rate, absolute (the same in both directions;
+# it must be below both) or as a share of each direction's bottleneck.
+tb_set_throttle() {
+  local spec=${1:-2mbit} down up
+  ((TB_RATE_KBIT > 0)) || { echo "tb_set_throttle: call tb_bottleneck first" >&2; return 1; }
+  down=$(_tb_throttle_kbit "$spec" "$TB_RATE_KBIT") &&
+    up=$(_tb_throttle_kbit "$spec" "$TB_UP_RATE_KBIT") || return 1
+  TB_THROTTLE_KBIT=$down TB_UP_THROTTLE_KBIT=$up
+  _tb_classes share
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -392,10 +468,28 @@ tb_set_throttle() {
 
 _tb_ipt() { ip netns exec "$TB_NS_R" iptables -w 5 "$@"; }
 
+_tb_ipset() { ip netns exec "$TB_NS_R" ipset "$@"; }
+
+# _tb_ipset_destroy: removes this run's set, if it made one (its rules must be gone first).
+_tb_ipset_destroy() {
+  ((TB_IPSET_MADE)) || return 0
+  _tb_ipset destroy "$TB_IPSET" 2>/dev/null || {
+    echo "testbed: could not destroy ipset $TB_IPSET" >&2
+    return 1
+  }
+  TB_IPSET_MADE=0
+}
+
+# tb_policy_clear: back to neutral (no rules, no set, the throttled class idle). While tb_policy
+# stacks policies (_TB_STACKING=1) it does nothing, so each policy adds to the ones before it.
+_TB_STACKING=0
 tb_policy_clear() {
+  ((_TB_STACKING)) && return 0
   _tb_ipt -t mangle -F FORWARD && _tb_ipt -t filter -F FORWARD || return 1
+  _tb_ipset_destroy || return 1
   if ((TB_RATE_KBIT > 0)); then
-    _tb_classes "$TB_RATE_KBIT" "$TB_THROTTLE_KBIT" || return 1
+    TB_THROTTLE_KBIT=$((TB_RATE_KBIT / 25)) TB_UP_THROTTLE_KBIT=$((TB_UP_RATE_KBIT / 25))
+    _tb_classes full || return 1
   fi
 }
 
@@ -474,16 +568,184 @@ tb_policy_loss() {
   tb_log "policy: random loss $pct% ($dir)"
 }
 
-# tb_policy NAME ARGS...: dispatch by name (clean, content_throttle, port_throttle, reset_both,
-# reset_client, block, loss), as used by the scenario table.
-tb_policy() {
-  local name=$1
-  shift
-  if ! declare -F "tb_policy_$name" >/dev/null; then
-    echo "tb_policy: unknown policy '$name'" >&2
-    return 2
+# tb_policy_delayed_throttle BYTES [RATE|PCT%]: connections that carried "BitTorrent protocol"
+# run at the path's rate for their first BYTES bytes (both directions counted, SIZE as for
+# _tb_bytes: 3MB, 200KB), then go through the throttled class (Wehe, SIGCOMM 2019, saw such
+# policies in US mobile networks). Packets are counted by conntrack (connbytes).
+tb_policy_delayed_throttle() {
+  local size=${1:?tb_policy_delayed_throttle: BYTES} spec=${2:-2mbit} bytes
+  bytes=$(_tb_bytes "$size") || return 1
+  tb_policy_clear && tb_set_throttle "$spec" &&
+    _tb_mark_bt -t mangle &&
+    _tb_ipt -t mangle -A FORWARD -m connmark --mark 0x1 \
+      -m connbytes --connbytes "$bytes:" --connbytes-dir both --connbytes-mode bytes \
+      -j CLASSIFY --set-class 1:20 || return 1
+  tb_log "policy: content throttling to $spec ($TB_THROTTLE_KBIT kbit/s) after $bytes bytes"
+}
+
+# tb_policy_delayed_port_throttle PORT BYTES [RATE|PCT%]: the port-based variant: every TCP
+# connection to or from PORT is throttled once it carried BYTES bytes, whatever its payload.
+tb_policy_delayed_port_throttle() {
+  local port=${1:?tb_policy_delayed_port_throttle: PORT} size=${2:?BYTES} spec=${3:-2mbit} bytes
+  bytes=$(_tb_bytes "$size") || return 1
+  tb_policy_clear && tb_set_throttle "$spec" &&
+    _tb_ipt -t mangle -A FORWARD -p tcp -m multiport --ports "$port" \
+      -m connbytes --connbytes "$bytes:" --connbytes-dir both --connbytes-mode bytes \
+      -j CLASSIFY --set-class 1:20 || return 1
+  tb_log "policy: port $port throttled to $spec ($TB_THROTTLE_KBIT kbit/s) after $bytes bytes"
+}
+
+# tb_policy_police RATE [BURST]: a token-bucket policer without a queue on connections that
+# carried "BitTorrent protocol" (Flach et al., SIGCOMM 2016): packets above RATE are dropped,
+# not delayed. The bucket holds BURST bytes (SIZE as for _tb_bytes; default and minimum one
+# second of RATE, which hashlimit enforces) and is per direction of each connection
+# (--hashlimit-mode srcip,dstip,srcport,dstport: a new connection starts with a full bucket;
+# the ACK direction has its own, nearly unused, bucket).
+tb_policy_police() {
+  local spec=${1:-2mbit} kbit rate_b burst_b
+  kbit=$(_tb_kbit "$spec") || return 1
+  rate_b=$((kbit * 1000 / 8))
+  if [[ -n ${2:-} ]]; then
+    burst_b=$(_tb_bytes "$2") || return 1
+  else
+    burst_b=$rate_b
   fi
-  "tb_policy_$name" "$@"
+  if ((burst_b < rate_b)); then
+    echo "tb_policy_police: burst $burst_b bytes is below one second of $spec ($rate_b bytes)" \
+      "(hashlimit refuses it)" >&2
+    return 1
+  fi
+  # Both in whole bytes: hashlimit's "kb" is 1024 bytes (`iptables -S` shows them rounded).
+  tb_policy_clear &&
+    _tb_mark_bt &&
+    _tb_ipt -A FORWARD -p tcp -m connmark --mark 0x1 -m hashlimit \
+      --hashlimit-above "${rate_b}b/s" --hashlimit-burst "${burst_b}b" \
+      --hashlimit-mode srcip,dstip,srcport,dstport --hashlimit-name gnpolice -j DROP || return 1
+  tb_log "policy: BitTorrent connections policed to $spec ($rate_b B/s, burst $burst_b B," \
+    "per connection and direction)"
+}
+
+# tb_policy_reset_early [client|both]: the DPI answers the first packet carrying the BitTorrent
+# handshake with a forged RST to its sender and drops it, so the other end never receives any
+# payload of that connection.
+#   client (default): only the handshake's sender is reset; every later packet of the connection
+#     is dropped silently, so the other end stays half-open.
+#   both: every later packet of the connection, from either end, is answered with a forged RST
+#     to its sender too: the other end is reset as soon as it sends anything (its own handshake,
+#     an ACK, a keep-alive or a FIN). A middlebox that saw no packet of an end cannot forge a RST
+#     in that end's sequence space, so an end that never sends is never reset.
+tb_policy_reset_early() {
+  local mode=${1:-client}
+  case $mode in
+    client)
+      tb_policy_clear &&
+        _tb_ipt -A FORWARD -p tcp -m connmark --mark 0x1 -j DROP &&
+        _tb_mark_bt &&
+        _tb_ipt -A FORWARD -p tcp -m string --algo bm --string "$TB_BT_STRING" \
+          -j REJECT --reject-with tcp-reset || return 1
+      ;;
+    both)
+      tb_policy_clear &&
+        _tb_ipt -A FORWARD -p tcp ! --tcp-flags RST RST -m connmark --mark 0x1 \
+          -j REJECT --reject-with tcp-reset &&
+        _tb_mark_bt &&
+        _tb_ipt -A FORWARD -p tcp -m string --algo bm --string "$TB_BT_STRING" \
+          -j REJECT --reject-with tcp-reset || return 1
+      ;;
+    *)
+      echo "tb_policy_reset_early: mode '$mode' is not client or both" >&2
+      return 1
+      ;;
+  esac
+  tb_log "policy: the BitTorrent handshake is answered by a forged RST ($mode) and never delivered"
+}
+
+# tb_policy_reset_after BYTES: connections that carried "BitTorrent protocol" are reset mid-flow
+# once they carried BYTES bytes (both directions counted): from then on every packet, from either
+# end, is dropped and answered by a forged RST to its sender.
+tb_policy_reset_after() {
+  local size=${1:?tb_policy_reset_after: BYTES} bytes
+  bytes=$(_tb_bytes "$size") || return 1
+  tb_policy_clear &&
+    _tb_ipt -A FORWARD -p tcp ! --tcp-flags RST RST -m connmark --mark 0x1 \
+      -m connbytes --connbytes "$bytes:" --connbytes-dir both --connbytes-mode bytes \
+      -j REJECT --reject-with tcp-reset &&
+    _tb_mark_bt || return 1
+  tb_log "policy: forged resets toward both ends of BitTorrent connections after $bytes bytes"
+}
+
+# tb_policy_stateful [TIMEOUT_S] [RATE|PCT%]: a classifier with an endpoint cache (as nDPI's
+# ip:port cache): once a connection carried "BitTorrent protocol", its remote endpoint (the side
+# in host B's network, i.e. B's address and port: the listening port when A initiated, B's own
+# port when B did) is remembered for TIMEOUT_S seconds (default 600; refreshed by each such
+# connection). Every packet to or from a remembered endpoint, whatever the connection carries,
+# goes through the throttled class (default 2mbit). The set is an ipset hash:ip,port in the
+# router, removed by tb_policy_clear and at teardown.
+tb_policy_stateful() {
+  local timeout=${1:-600} spec=${2:-2mbit}
+  if ! [[ $timeout =~ ^[1-9][0-9]*$ ]]; then
+    echo "tb_policy_stateful: bad timeout '$timeout' (seconds)" >&2
+    return 1
+  fi
+  tb_policy_clear && tb_set_throttle "$spec" || return 1
+  _tb_ipset create "$TB_IPSET" hash:ip,port timeout "$timeout" || return 1
+  TB_IPSET_MADE=1
+  _tb_mark_bt -t mangle &&
+    _tb_ipt -t mangle -A FORWARD -p tcp -m connmark --mark 0x1 -i "$TB_DEV_RA" \
+      -j SET --add-set "$TB_IPSET" dst,dst --exist &&
+    _tb_ipt -t mangle -A FORWARD -p tcp -m connmark --mark 0x1 -i "$TB_DEV_RB" \
+      -j SET --add-set "$TB_IPSET" src,src --exist &&
+    _tb_ipt -t mangle -A FORWARD -p tcp -i "$TB_DEV_RA" -m set --match-set "$TB_IPSET" dst,dst \
+      -j CLASSIFY --set-class 1:20 &&
+    _tb_ipt -t mangle -A FORWARD -p tcp -i "$TB_DEV_RB" -m set --match-set "$TB_IPSET" src,src \
+      -j CLASSIFY --set-class 1:20 || return 1
+  tb_log "policy: endpoints that carried BitTorrent throttled to $spec for ${timeout}s"
+}
+
+# tb_policy_stateful_entries: the endpoints the stateful policy remembers now, one per line.
+tb_policy_stateful_entries() {
+  ((TB_IPSET_MADE)) || return 0
+  _tb_ipset list "$TB_IPSET" | awk 'p && NF { print $1 } /^Members:/ { p = 1 }'
+}
+
+# tb_policy_loss_throttle PCT [RATE|PCT%]: random loss (as tb_policy_loss PCT) and content
+# throttling (as tb_policy_content_throttle) together; the same as "loss PCT +
+# content_throttle RATE" in tb_policy.
+tb_policy_loss_throttle() {
+  tb_policy "loss ${1:-1} + content_throttle ${2:-2mbit}"
+}
+
+# tb_policy SPEC: SPEC is "NAME ARGS..." (tb_policy_<NAME>, e.g. content_throttle 2mbit, as the
+# scenario table writes it), or several joined by " + " to stack policies, e.g.
+# "loss 3 + content_throttle 2mbit": the first clears the previous policy, each later one adds its
+# rules after the earlier ones'. At most one of the stacked policies may set the throttled class.
+# Several words without " + " are one policy and its arguments (tb_policy NAME ARGS... works).
+tb_policy() {
+  local -a words=() one=()
+  read -r -a words <<<"$*"
+  local w rc=0
+  tb_policy_clear || return 1
+  _TB_STACKING=1
+  for w in "${words[@]}" +; do
+    if [[ $w != + ]]; then
+      one+=("$w")
+      continue
+    fi
+    if ((${#one[@]} == 0)); then
+      echo "tb_policy: empty policy in '$*'" >&2
+      rc=2
+      break
+    fi
+    if ! declare -F "tb_policy_${one[0]}" >/dev/null; then
+      echo "tb_policy: unknown policy '${one[0]}'" >&2
+      rc=2
+      break
+    fi
+    "tb_policy_${one[0]}" "${one[@]:1}" || { rc=1; break; }
+    one=()
+  done
+  _TB_STACKING=0
+  return "$rc"
 }
 
 # tb_policy_drops: packets dropped so far by the policy's DROP rules (filter FORWARD).
@@ -534,12 +796,26 @@ tb_cross_start() {
     esac
     shift 2
   done
+  # Counting rules (no target): the cross connections' IP bytes as A and B receive them.
+  tb_ns "$TB_NS_A" iptables -w 5 -A INPUT -p tcp --sport "$TB_CROSS_PORT" &&
+    tb_ns "$TB_NS_B" iptables -w 5 -A INPUT -p tcp --dport "$TB_CROSS_PORT" || return 1
   tb_spawn --ready "Server listening" cross_server "$TB_NS_B" \
     iperf3 -s -B "$TB_IP_B" -p "$TB_CROSS_PORT" --forceflush || return 1
   tb_spawn --ready "^cross start" cross "$TB_NS_A" \
     bash "$TB_LIB_DIR/cross_loop.sh" "$TB_IP_B" "$TB_CROSS_PORT" "$seed" "$dir" "$parallel" \
     "$phases" "$max_s" || return 1
   tb_log "cross traffic: seed $seed, $dir, $parallel flows per burst, <= $phases phases, <= ${max_s}s"
+}
+
+# tb_cross_bytes: IP bytes of the cross traffic received so far by A and B together.
+tb_cross_bytes() {
+  local ns n sum=0
+  for ns in "$TB_NS_A" "$TB_NS_B"; do
+    n=$(tb_ns "$ns" iptables -w 5 -L INPUT -v -x -n |
+      awk -v p="$TB_CROSS_PORT" '$0 ~ "[sd]pt:" p "( |$)" { s += $2 } END { print s + 0 }') || n=0
+    sum=$((sum + n))
+  done
+  echo "$sum"
 }
 
 tb_cross_stop() {
