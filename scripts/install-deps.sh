@@ -11,7 +11,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # emulation testbed (tests/emu) and measurement references
-  iproute2 iptables nftables ethtool tcpdump tshark libndpi-bin iperf3 python3 libnetfilter-queue-dev
+  iproute2 iptables ipset nftables ethtool tcpdump tshark libndpi-bin iperf3 python3 libnetfilter-queue-dev
 )
 
 missing=()
