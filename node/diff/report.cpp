@@ -130,6 +130,11 @@ nlohmann::json to_json(const test_report& r) {
                  {"connect_ms", number(static_cast<double>(f.agent.connect_time_us) / 1e3)},
                  {"min_rtt_ms", number(static_cast<double>(rx.min_rtt_us) / 1e3)},
                  {"retransmits", f.sender().retransmits},
+                 {"wire_bytes",
+                  {{"agent_sent", f.agent.bytes_sent},
+                   {"agent_received", f.agent.bytes_received},
+                   {"provider_sent", f.provider.bytes_sent},
+                   {"provider_received", f.provider.bytes_received}}},
                  {"interval_ms", number(static_cast<double>(rx.sample_interval_us) / 1e3)},
                  {"duration_us", rx.duration_us},
                  {"samples", std::move(samples)}});

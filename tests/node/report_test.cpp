@@ -122,6 +122,19 @@ TEST(ReportJson, ReadBackGivesTheAnalysisTheSameFlowsAndVerdicts) {
     EXPECT_EQ(to_json(*back).at("verdicts"), to_json(original).at("verdicts"));
 }
 
+TEST(ReportJson, FlowsCarryEachEndsWireBytes) {
+    test_report r = sample_report();
+    r.runs[0][0].agent.bytes_sent = 123;
+    r.runs[0][0].agent.bytes_received = 456;
+    r.runs[0][0].provider.bytes_sent = 789;
+    r.runs[0][0].provider.bytes_received = 10;
+    const nlohmann::json w = to_json(r).at("flows")[0].at("wire_bytes");
+    EXPECT_EQ(w.at("agent_sent"), 123);
+    EXPECT_EQ(w.at("agent_received"), 456);
+    EXPECT_EQ(w.at("provider_sent"), 789);
+    EXPECT_EQ(w.at("provider_received"), 10);
+}
+
 TEST(ReportJson, UnidentifiedConnectionsReadBackPerRun) {
     test_report original = sample_report();
     original.unidentified = {proto::diff::unidentified_connections{3, 2, 0}, std::nullopt};
