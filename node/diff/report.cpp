@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -76,6 +77,18 @@ nlohmann::json comparison_json(const proto::comparison& c) {
 }
 
 } // namespace
+
+std::string congestion_control_used(const proto::diff::test_data& data) {
+    std::set<std::string> names;
+    for (const auto& run : data.runs)
+        for (const auto& f : run)
+            if (!f.sender().congestion_control.empty())
+                names.insert(f.sender().congestion_control);
+    std::string out;
+    for (const auto& n : names)
+        out += (out.empty() ? "" : "/") + n;
+    return out;
+}
 
 nlohmann::json to_json(const test_report& r) {
     nlohmann::json verdicts = nlohmann::json::array();
@@ -164,6 +177,7 @@ nlohmann::json to_json(const test_report& r) {
             {"duration_s", number(r.duration_s)},
             {"peer", {{"id", r.peer_id}, {"address", r.peer_address}}},
             {"congestion_control", r.congestion_control},
+            {"congestion_control_used", congestion_control_used(r)},
             {"runs", r.runs.size()},
             {"confirmations", std::move(confirmations)},
             {"unidentified_connections", std::move(unidentified)},
@@ -469,7 +483,9 @@ std::string to_table(const test_report& r) {
     }
     out += fmt::format("  {} of {} flows completed over {} run{}", completed, total, r.runs.size(),
                        r.runs.size() == 1 ? "" : "s");
-    if (!r.congestion_control.empty())
+    if (const std::string used = congestion_control_used(r); !used.empty())
+        out += ", congestion control " + used;
+    else if (!r.congestion_control.empty())
         out += ", congestion control " + r.congestion_control;
     out += "\n";
     return out;

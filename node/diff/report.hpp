@@ -38,8 +38,14 @@ struct test_report : proto::diff::test_data {
     double duration_s = 0;
     std::string peer_id;
     std::string peer_address;
+    // The congestion control the test asked for; empty: each host's default.
     std::string congestion_control;
 };
+
+// The congestion control the flows' senders used, as their sockets named it: one name, several
+// joined by "/" in sorted order (e.g. "bbr/cubic" when the two hosts' defaults differ), or empty
+// when no flow reported one.
+std::string congestion_control_used(const proto::diff::test_data& data);
 
 nlohmann::json to_json(const test_report& r);
 // Reads a report written by to_json back (`glasnode analyse`): the runs of measured flows, as

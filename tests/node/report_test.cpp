@@ -135,6 +135,17 @@ TEST(ReportJson, FlowsCarryEachEndsWireBytes) {
     EXPECT_EQ(w.at("provider_received"), 10);
 }
 
+TEST(ReportJson, NamesTheCongestionControlTheSendersUsed) {
+    test_report r = sample_report();
+    EXPECT_EQ(to_json(r).at("congestion_control_used"), "");
+    r.runs[0][0].agent.congestion_control = "cubic";
+    r.runs[0][0].provider.congestion_control = "cubic";
+    r.runs[0][1].agent.congestion_control = "bbr";
+    r.runs[0][1].provider.congestion_control = "bbr";
+    EXPECT_EQ(congestion_control_used(r), "bbr/cubic");
+    EXPECT_EQ(to_json(r).at("congestion_control_used"), "bbr/cubic");
+}
+
 TEST(ReportJson, UnidentifiedConnectionsReadBackPerRun) {
     test_report original = sample_report();
     original.unidentified = {proto::diff::unidentified_connections{3, 2, 0}, std::nullopt};
