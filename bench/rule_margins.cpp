@@ -41,11 +41,7 @@ std::vector<path_row> paths() {
     synthetic::path_config bursty = clean;
     bursty.cross_mean_on_s = 1.5;
     bursty.cross_mean_off_s = 1.5;
-    auto capped = [](synthetic::path_config p, double cap, double after = 0.0) {
-        p.bt_cap = cap;
-        p.bt_cap_after_bytes = after;
-        return p;
-    };
+    using synthetic::capped;
     return {
         {"clean", clean, false},
         {"loss 1%", lossy, false},
@@ -84,7 +80,7 @@ double quantile_of(std::vector<double> v, double q) {
     return v[lo] + (v[hi] - v[lo]) * (at - static_cast<double>(lo));
 }
 
-void print(const char* rule, const char* path, bool throttled, const series& s, int trials) {
+void print(const char* rule, const char* path, bool throttled, const series& s) {
     if (s.values.empty()) {
         std::printf("| %s | %s | - | - | - | - | %d | %d |\n", rule, path, s.voided, s.decided);
         return;
@@ -102,7 +98,6 @@ void print(const char* rule, const char* path, bool throttled, const series& s, 
                     quantile_of(s.values, 0.001),
                     *std::min_element(s.values.begin(), s.values.end()), s.voided, s.decided);
     }
-    (void)trials;
 }
 
 } // namespace
@@ -170,10 +165,10 @@ int main(int argc, char** argv) {
                 wehe.decided += c.wehe.decision == rule_decision::differentiated;
             }
         }
-        print("peak", row.name, row.throttled, peak, trials);
-        print("late", row.name, row.throttled, late, trials);
-        print("glasnost", row.name, row.throttled, glasnost, trials);
-        print("wehe (area)", row.name, row.throttled, wehe, trials);
+        print("peak", row.name, row.throttled, peak);
+        print("late", row.name, row.throttled, late);
+        print("glasnost", row.name, row.throttled, glasnost);
+        print("wehe (area)", row.name, row.throttled, wehe);
         verdict_rows.push_back(
             std::string("| ") + row.name + " | " + std::to_string(combined.accused) + " | " +
             std::to_string(combined.inconclusive) + " | " + std::to_string(combined.right) + " |");

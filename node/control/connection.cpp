@@ -13,10 +13,8 @@ tcp::endpoint remote_of(const tcp::socket& s) {
     return ec ? tcp::endpoint{} : ep;
 }
 
-std::string endpoint_string(const tcp::socket& s) {
-    boost::system::error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    return ec ? "?" : to_string(ep);
+std::string endpoint_string(const tcp::endpoint& ep) {
+    return ep == tcp::endpoint{} ? "?" : to_string(ep);
 }
 
 std::uint64_t next_connection_id() {
@@ -40,8 +38,10 @@ control_connection::control_connection(tcp::socket socket, overlay::channel_role
                                        connection_options options)
     : m_socket(std::move(socket)), m_read_dog(m_socket.get_executor()),
       m_write_dog(m_socket.get_executor()), m_options(options),
-      m_channel(role, self, rng, options.limits), m_remote(endpoint_string(m_socket)),
-      m_remote_endpoint(remote_of(m_socket)), m_id(next_connection_id()) {}
+      m_channel(role, self, rng, options.limits), m_remote_endpoint(remote_of(m_socket)),
+      m_id(next_connection_id()) {
+    m_remote = endpoint_string(m_remote_endpoint);
+}
 
 control_connection::~control_connection() {
     close();
@@ -105,8 +105,8 @@ asio::awaitable<status> control_connection::connect(const tcp::endpoint& to) {
     if (ec)
         co_return io_failure(ec, "connect", m_read_dog);
     m_socket.set_option(tcp::no_delay(true), ec);
-    m_remote = endpoint_string(m_socket);
     m_remote_endpoint = remote_of(m_socket);
+    m_remote = endpoint_string(m_remote_endpoint);
     co_return status{};
 }
 

@@ -231,16 +231,14 @@ void flow_session::abort(std::string reason) noexcept {
     poke_watchdog();
 }
 
-bool flow_session::close_unused() noexcept {
+void flow_session::close_unused() noexcept {
     m_phase = phase::done;
     poke_watchdog();
     // Unread bytes make the kernel answer the close with a RST instead of a FIN.
-    const bool reset = m_socket.is_open() && unread_bytes(m_socket.native_handle()) > 0;
-    if (reset)
+    if (m_socket.is_open() && unread_bytes(m_socket.native_handle()) > 0)
         ++m_report.resets_sent;
     error_code ec;
     m_socket.close(ec);
-    return reset;
 }
 
 // ---- capture (tests) ----
@@ -585,9 +583,13 @@ void flow_session::start_window(clock::time_point now) {
     m_window_end = now + m_params.duration;
     m_rate_mark = now;
     m_rate_mark_bytes = 0;
-    m_rate_period = std::clamp<clock::duration>(2 * min_rtt, std::chrono::milliseconds(20),
-                                                std::chrono::milliseconds(250));
+    m_rate_period = rate_period(min_rtt);
     enter(phase::transfer, clock::time_point::max());
+}
+
+flow_session::clock::duration flow_session::rate_period(std::chrono::microseconds rtt) {
+    return std::clamp<clock::duration>(2 * rtt, std::chrono::milliseconds(20),
+                                       std::chrono::milliseconds(250));
 }
 
 void flow_session::update_pipeline_target(double rate) {
@@ -608,9 +610,7 @@ void flow_session::update_pipeline_target(double rate) {
                                    static_cast<double>(m_target) / 2);
     m_target = static_cast<std::uint32_t>(
         std::clamp(blocks, static_cast<double>(min_pipeline), static_cast<double>(max_pipeline)));
-    m_rate_period =
-        std::clamp<clock::duration>(std::chrono::microseconds(2 * rtt_us),
-                                    std::chrono::milliseconds(20), std::chrono::milliseconds(250));
+    m_rate_period = rate_period(std::chrono::microseconds(rtt_us));
     set_receive_low_water(rate);
 }
 

@@ -58,9 +58,9 @@ public:
     // Provider, step 2 (after the token was accepted): answer the handshake and run the flow.
     // params.kind and params.info_hash are taken from the peer's handshake.
     asio::awaitable<flow_report> run_provider(flow_params params);
-    // Provider without a flow: close the connection (refused or rejected). True when the close
-    // sent a RST (the peer's bytes were left unread).
-    bool close_unused() noexcept;
+    // Provider without a flow: close the connection (refused or rejected). A close that leaves
+    // the peer's bytes unread sends a RST and counts in resets_sent().
+    void close_unused() noexcept;
     // Resets seen so far (a RST that ended the handshake read counts).
     std::uint32_t resets_received() const noexcept { return m_report.resets_received; }
     // Resets our closes sent so far.
@@ -105,8 +105,10 @@ private:
     void on_read(std::size_t n, clock::time_point now);
     void handle_events(clock::time_point now);
     void start_window(clock::time_point now);
-    // `last`: bytes of the interval that just completed.
+    // `rate_bytes_per_s`: window bytes received since the last resize, per second.
     void update_pipeline_target(double rate_bytes_per_s);
+    // How often the pipeline is resized: two round trips, within 20-250 ms.
+    static clock::duration rate_period(std::chrono::microseconds rtt);
     void set_receive_low_water(double rate);
     void top_up_requests();
     void leecher_finish(clock::time_point now);

@@ -146,14 +146,8 @@ verdict combine_pooled(rule_decision peak, rule_decision late, bool cut_in_every
     if (policed && whole) {
         return verdict::throttled;
     }
-    switch (peak) {
-    case rule_decision::differentiated:
-        break;
-    case rule_decision::none:
+    if (peak == rule_decision::none) {
         return both ? verdict::inconclusive : verdict::none;
-    case rule_decision::inconclusive:
-    case rule_decision::not_applicable:
-        break;
     }
     if (both) {
         return verdict::throttled;
@@ -203,24 +197,28 @@ double bytes_before(const flow_record& f, std::size_t k) {
 // peak is below (1 - glasnost_difference_min) x its early peak and their change points fall at
 // payload byte counts within a factor late_onset_spread of each other: a throttle triggered by a
 // byte count cuts every connection at the same count, cross traffic at random places. Not
-// applicable unless every split leaves late_min_intervals intervals on both sides.
-void judge_late(comparison& c, const flow_list& test, const flow_list& reference,
-                const analysis_settings& settings) {
+// applicable unless every split leaves late_min_intervals intervals on both sides. Returns where
+// the test flows were split (throttle_onset: medians over them), or nullopt when not applicable.
+std::optional<throttle_onset> judge_late(comparison& c, const flow_list& test,
+                                         const flow_list& reference,
+                                         const analysis_settings& settings) {
     if (test.empty() || reference.empty()) {
-        return;
+        return std::nullopt;
     }
     std::vector<std::size_t> splits;
     std::vector<double> onset_bytes;
+    std::vector<double> onset_seconds;
     for (const flow_record* f : test) {
         const std::optional<std::size_t> k = change_point(f->interval_bps);
         const std::size_t n = f->interval_bps.size();
         // The interval at the change point may hold the cut itself (part fast, part slow): the
         // late part starts after it.
         if (!k || *k < settings.late_min_intervals || n - *k < settings.late_min_intervals + 1) {
-            return; // not applicable: decisions stay not_applicable
+            return std::nullopt; // not applicable: decisions stay not_applicable
         }
         splits.push_back(*k);
         onset_bytes.push_back(bytes_before(*f, *k));
+        onset_seconds.push_back(static_cast<double>(*k) * f->interval_s);
     }
     std::vector<double> split_values(splits.begin(), splits.end());
     const auto reference_split = static_cast<std::size_t>(std::lround(median(split_values)));
@@ -239,7 +237,7 @@ void judge_late(comparison& c, const flow_list& test, const flow_list& reference
         const std::span<const double> all(f->interval_bps);
         const std::size_t n = all.size();
         if (n < 2 * settings.late_min_intervals + 1) {
-            return;
+            return std::nullopt;
         }
         const std::size_t k = std::clamp(reference_split, settings.late_min_intervals,
                                          n - settings.late_min_intervals - 1);
@@ -251,24 +249,7 @@ void judge_late(comparison& c, const flow_list& test, const flow_list& reference
     c.late = glasnost_rule(late_test, late_reference, settings);
     c.early = glasnost_rule(early_test, early_reference, settings);
     c.cut_in_every_test_flow = every_cut && consistent;
-}
-
-// The onset of a delayed throttle over the test flows (see throttle_onset).
-std::optional<throttle_onset> find_onset(const flow_list& test) {
-    std::vector<double> seconds;
-    std::vector<double> bytes;
-    for (const flow_record* f : test) {
-        const std::optional<std::size_t> k = change_point(f->interval_bps);
-        if (!k) {
-            continue;
-        }
-        seconds.push_back(static_cast<double>(*k) * f->interval_s);
-        bytes.push_back(bytes_before(*f, *k));
-    }
-    if (seconds.empty()) {
-        return std::nullopt;
-    }
-    return throttle_onset{median(seconds), median(bytes), seconds.size()};
+    return throttle_onset{median(onset_seconds), median(onset_bytes), test.size()};
 }
 
 // The policing signature of the test flows against the reference flows (policing_signature),
@@ -343,7 +324,7 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
     c.glasnost = glasnost_rule(means(pool_test), means(pool_reference), settings);
     c.wehe = wehe_rule(samples(pool_test), samples(pool_reference), settings);
     c.peak = glasnost_rule(peaks(pool_test), peaks(pool_reference), settings);
-    judge_late(c, pool_test, pool_reference, settings);
+    const std::optional<throttle_onset> split = judge_late(c, pool_test, pool_reference, settings);
 
     // Pairs: the first test and the first reference flow of each concurrent group.
     std::map<std::uint32_t, std::pair<const flow_record*, const flow_record*>> groups;
@@ -392,7 +373,7 @@ void judge_throughput(comparison& c, const flow_list& test, const flow_list& ref
     }
     if (c.outcome == verdict::throttled && c.cut_in_every_test_flow &&
         c.early.decision != rule_decision::differentiated) {
-        c.onset = find_onset(pool_test);
+        c.onset = split;
     }
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <limits>
 #include <span>
 
 #include "overlay/wire/core_messages.hpp"
@@ -183,12 +182,11 @@ result<collect> collect::decode(const msgpack::object& body) {
 }
 
 void collect_reply::encode(wire::packer& pk) const {
-    pk.pack_array(unidentified ? 2 : 1);
+    pk.pack_array(unidentified ? 4 : 1);
     pk.pack_array(static_cast<std::uint32_t>(measurements.size()));
     for (const flow_measurement& m : measurements)
         encode_measurement(pk, m);
     if (unidentified) {
-        pk.pack_array(3);
         pk.pack(unidentified->connections);
         pk.pack(unidentified->resets_received);
         pk.pack(unidentified->could_reset_peer);
@@ -196,28 +194,21 @@ void collect_reply::encode(wire::packer& pk) const {
 }
 
 result<collect_reply> collect_reply::decode(const msgpack::object& body) {
-    wire::field_reader r(body, name, 1, 2);
+    wire::field_reader r(body, name, 1, 4);
     const auto items = r.array("measurements", max_schedule_flows);
     const std::string label = r.last_field_label();
     std::optional<diff::unidentified_connections> unidentified;
     if (r.ok() && r.remaining() > 0) {
-        const auto counts = r.array("unidentified", 3);
-        if (r.ok()) {
-            if (counts.size() != 3)
-                return make_error(errc::protocol_error,
-                                  r.last_field_label() + ": expected 3 counts");
-            diff::unidentified_connections u;
-            std::uint32_t* fields[] = {&u.connections, &u.resets_received, &u.could_reset_peer};
-            for (std::size_t i = 0; i < 3; ++i) {
-                if (counts[i].type != msgpack::type::POSITIVE_INTEGER ||
-                    counts[i].via.u64 > std::numeric_limits<std::uint32_t>::max())
-                    return make_error(errc::protocol_error,
-                                      r.last_field_label() + ": count " + std::to_string(i) +
-                                          " is not a 32-bit unsigned integer");
-                *fields[i] = static_cast<std::uint32_t>(counts[i].via.u64);
-            }
-            unidentified = u;
-        }
+        if (r.remaining() != 3)
+            return make_error(errc::protocol_error, std::string(name) +
+                                                        ": the unidentified connections are three "
+                                                        "counts (fields 1-3), not " +
+                                                        std::to_string(r.remaining()));
+        diff::unidentified_connections u;
+        u.connections = r.uint<std::uint32_t>("unidentified connections");
+        u.resets_received = r.uint<std::uint32_t>("unidentified resets_received");
+        u.could_reset_peer = r.uint<std::uint32_t>("unidentified could_reset_peer");
+        unidentified = u;
     }
     if (auto s = r.finish(); !s)
         return s.err();

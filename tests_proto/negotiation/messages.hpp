@@ -109,7 +109,8 @@ struct collect_reply {
     static constexpr wire::message_type type_id = 0x0105;
     static constexpr std::string_view name = "collect_reply";
     std::vector<flow_measurement> measurements; // the provider's, one per scheduled flow
-    // Field 1, optional (absent from providers that do not count them): see measurement.hpp.
+    // Fields 1-3, optional (absent from providers that do not count them): connections,
+    // resets_received, could_reset_peer (see measurement.hpp).
     std::optional<diff::unidentified_connections> unidentified;
 
     void encode(wire::packer& pk) const;

@@ -174,14 +174,24 @@ flow_measurement provider::unreported(const flow_state& f) {
     return m;
 }
 
+namespace {
+
+// The counts travel as 32-bit values: they stop at the top instead of wrapping.
+void saturating_add(std::uint32_t& into, std::uint32_t n) {
+    into = n > std::numeric_limits<std::uint32_t>::max() - into
+               ? std::numeric_limits<std::uint32_t>::max()
+               : into + n;
+}
+
+} // namespace
+
 diff::unidentified_connections provider::unidentified_of(const running_test& test) {
     // An authorised flow whose report is not in may have reset the agent for all we know: it
     // counts as a connection that could have, so that no reset is called forged on its word.
     diff::unidentified_connections u = test.unidentified;
     for (const flow_state& f : test.flows) {
-        if (f.authorized && !f.measurement &&
-            u.could_reset_peer < std::numeric_limits<std::uint32_t>::max())
-            ++u.could_reset_peer;
+        if (f.authorized && !f.measurement)
+            saturating_add(u.could_reset_peer, 1);
     }
     return u;
 }
@@ -203,15 +213,9 @@ void provider::on_unidentified_connection(time_point now, session_id session,
     running_test* test = find_running(session);
     if (test == nullptr || test->deadline <= now)
         return;
-    // Saturating: the counts travel as 32-bit values.
-    auto add = [](std::uint32_t& into, std::uint32_t n) {
-        into = n > std::numeric_limits<std::uint32_t>::max() - into
-                   ? std::numeric_limits<std::uint32_t>::max()
-                   : into + n;
-    };
-    add(test->unidentified.connections, 1);
-    add(test->unidentified.resets_received, resets_received);
-    add(test->unidentified.could_reset_peer, could_reset_peer ? 1 : 0);
+    saturating_add(test->unidentified.connections, 1);
+    saturating_add(test->unidentified.resets_received, resets_received);
+    saturating_add(test->unidentified.could_reset_peer, could_reset_peer ? 1 : 0);
 }
 
 bool provider::has_unreported(const running_test& test) noexcept {

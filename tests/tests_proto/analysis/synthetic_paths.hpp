@@ -44,6 +44,14 @@ struct path_config {
     double bt_cap_after_bytes = 0.0;
 };
 
+// `p` with BitTorrent payload capped at `cap` of the link, from the first byte or, with
+// after_bytes > 0, once a flow has carried that many bytes.
+inline path_config capped(path_config p, double cap, double after_bytes = 0.0) {
+    p.bt_cap = cap;
+    p.bt_cap_after_bytes = after_bytes;
+    return p;
+}
+
 enum class schedule {
     sequential, // R repetitions of the 4 flows, one at a time, in random order
     concurrent, // R repetitions of 3 pairs: (BT, control) on each port, (control, control)

@@ -38,11 +38,7 @@ std::vector<scenario> scenarios() {
     path_config bursty = clean;
     bursty.cross_mean_on_s = 1.5;
     bursty.cross_mean_off_s = 1.5;
-    auto capped = [](path_config p, double cap, double after_bytes = 0.0) {
-        p.bt_cap = cap;
-        p.bt_cap_after_bytes = after_bytes;
-        return p;
-    };
+    using synthetic::capped;
     return {
         {"clean", clean, false},
         {"loss 1%", lossy, false},

@@ -377,46 +377,46 @@ TEST(NegotiationMessages, DecodingAnotherTypeFails) {
 }
 
 TEST(NegotiationMessages, CollectReplyUnidentifiedCountsAreOptionalAndChecked) {
-    auto reply_of = [](auto&& second) {
+    auto reply_of = [](std::uint32_t fields, auto&& counts) {
         return raw_message(collect_reply::type_id, [&](wire::packer& pk) {
-            pk.pack_array(2);
+            pk.pack_array(fields);
             pk.pack_array(0);
-            second(pk);
+            counts(pk);
         });
     };
-    // A reply without the field (an older provider): decoded, no counts.
+    // A reply without the fields (an older provider): decoded, no counts.
     auto old_reply = wire::decode_message<collect_reply>(collect_of({}, collect_reply::type_id));
     ASSERT_TRUE(old_reply.ok());
     EXPECT_FALSE(old_reply->unidentified.has_value());
     // Two counts instead of three, a negative count, one above 32 bits, a string.
-    EXPECT_EQ(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
-                  pk.pack_array(2);
-                  pk.pack(1u);
-                  pk.pack(1u);
-              })),
+    EXPECT_EQ(decode_error<collect_reply>(reply_of(3,
+                                                   [](wire::packer& pk) {
+                                                       pk.pack(1u);
+                                                       pk.pack(1u);
+                                                   })),
               errc::protocol_error);
-    EXPECT_EQ(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
-                  pk.pack_array(3);
-                  pk.pack(1u);
-                  pk.pack(-1);
-                  pk.pack(1u);
-              })),
+    EXPECT_EQ(decode_error<collect_reply>(reply_of(4,
+                                                   [](wire::packer& pk) {
+                                                       pk.pack(1u);
+                                                       pk.pack(-1);
+                                                       pk.pack(1u);
+                                                   })),
               errc::protocol_error);
-    EXPECT_EQ(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
-                  pk.pack_array(3);
-                  pk.pack(1u);
-                  pk.pack(std::uint64_t{1} << 32);
-                  pk.pack(1u);
-              })),
+    EXPECT_EQ(decode_error<collect_reply>(reply_of(4,
+                                                   [](wire::packer& pk) {
+                                                       pk.pack(1u);
+                                                       pk.pack(std::uint64_t{1} << 32);
+                                                       pk.pack(1u);
+                                                   })),
               errc::protocol_error);
-    EXPECT_NE(decode_error<collect_reply>(reply_of([](wire::packer& pk) { pk.pack("x"); })),
+    EXPECT_NE(decode_error<collect_reply>(reply_of(2, [](wire::packer& pk) { pk.pack("x"); })),
               errc::invalid_argument);
-    // More than four counts: bounded before they are read.
-    EXPECT_NE(decode_error<collect_reply>(reply_of([](wire::packer& pk) {
-                  pk.pack_array(5);
-                  for (int i = 0; i < 5; ++i)
-                      pk.pack(1u);
-              })),
+    // More than three counts: refused before they are read.
+    EXPECT_NE(decode_error<collect_reply>(reply_of(6,
+                                                   [](wire::packer& pk) {
+                                                       for (int i = 0; i < 5; ++i)
+                                                           pk.pack(1u);
+                                                   })),
               errc::invalid_argument);
 }
 
