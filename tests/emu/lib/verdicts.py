@@ -13,8 +13,14 @@ EXPECT: space-separated terms PORT/DIRECTION=VERDICTS[/BASIS] or PORT/DIRECTION!
 NORMAL: "-" (no flow the policy leaves alone: nothing to check) or space-separated terms
   KIND/PORT/DIRECTION>=FRACTION: EVERY selected flow (KIND bt|control|*) must have run at at
   least FRACTION x the bottleneck of its own direction (the flows the policy does not target ran
-  at the path's normal rate; one slow flow is enough to fail). The worst flow is reported. A term
-  that selects no flow fails.
+  at the path's normal rate; one slow flow is enough to fail).
+  KIND/PORT/DIRECTION~FRACTION: EVERY selected flow must have run at at least FRACTION x the
+  median of the selected flows of its own direction in this run: the rate this machine's path
+  gave this test, so a slower machine moves the reference, not the check, and one flow the
+  policy slowed stands out.
+  The worst flow is reported with its sample intervals (how many fell below half the flow's
+  median interval: stalls, or a rate that was low throughout). A term that selects no flow
+  fails.
 Besides the terms, the result must have one verdict for each direction x port.
 Prints the verdicts, the flows, the bytes they moved and one PASS/FAIL line per check; exit 0
 when all pass, else 1.
@@ -47,6 +53,34 @@ def load(path):
 
 def matches(sel, value):
     return sel == "*" or sel == value
+
+
+def median(xs):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def rate(f):
+    return float(f.get("mbps") or 0.0)
+
+
+def describe_samples(f):
+    """How a flow's rate was made: its intervals, and how many fell below half its median one
+    (a stall: the path or the machine gave nothing for a while) or were low throughout."""
+    samples = f.get("samples")
+    if not isinstance(samples, list) or not samples:
+        return "none recorded"
+    xs = [float(x) for x in samples if isinstance(x, (int, float))]
+    mid = median(xs) or 0.0
+    interval_s = float(f.get("interval_ms") or 0.0) / 1e3
+    stalls = sum(1 for x in xs if x < mid / 2)
+    per_interval = ("median interval %.1f Mbit/s" % (mid * 8 / interval_s / 1e6)
+                    if interval_s > 0 else "median interval %d B" % mid)
+    return "%d intervals, %s, %d below half of it, min_rtt %s ms, %s retransmits" % (
+        len(xs), per_interval, stalls, fmt(f.get("min_rtt_ms")), fmt(f.get("retransmits")))
 
 
 def fmt(x):
@@ -113,28 +147,38 @@ def main():
                 v.get("direction"), v.get("port"), got, v.get("basis"), term))
 
     for term in ([] if normal.strip() == "-" else normal.split()):
-        m = re.fullmatch(r"(bt|control|\*)/(bt|neutral|\*)/(upload|download|\*)>=([0-9.]+)", term)
+        m = re.fullmatch(r"(bt|control|\*)/(bt|neutral|\*)/(upload|download|\*)(>=|~)([0-9.]+)",
+                         term)
         if not m:
             check(False, "normal-rate term %r is malformed" % term)
             continue
-        kind, port, direction, frac = m.groups()
+        kind, port, direction, op, frac = m.groups()
         sel = [f for f in flows
                if matches(kind, f.get("kind")) and matches(port, f.get("port"))
                and matches(direction, f.get("direction"))]
         if not sel:
             check(False, "%s selects at least one flow" % term)
             continue
+        if op == ">=":
+            reference = dict(bottleneck)
+            against = "its direction's bottleneck"
+        else:
+            reference = {d: median([rate(f) for f in sel if f.get("direction") == d])
+                         for d in DIRECTIONS}
+            against = "the median of its direction's selected flows (%s Mbit/s)" % ", ".join(
+                "%s %.1f" % (d, reference[d]) for d in DIRECTIONS if reference[d] is not None)
 
         def share(f):
-            return float(f.get("mbps") or 0.0) / bottleneck.get(f.get("direction"), 1e9)
+            ref = reference.get(f.get("direction"))
+            return rate(f) / ref if ref else 0.0
 
         worst = min(sel, key=share)
         slow = sum(1 for f in sel if share(f) < float(frac))
         check(slow == 0, "%s: %d of %d flows below; worst %s %s %s (run %s) %.2f Mbit/s = %.2f x "
-              "its direction's bottleneck" % (
+              "%s; its samples: %s" % (
                   term, slow, len(sel), worst.get("direction"), worst.get("port"),
-                  worst.get("kind"), worst.get("run"), float(worst.get("mbps") or 0.0),
-                  share(worst)))
+                  worst.get("kind"), worst.get("run"), rate(worst), share(worst), against,
+                  describe_samples(worst)))
     if normal.strip() == "-":
         print("note  no normal-rate guard: the policy targets every flow of this scenario")
 
