@@ -4,7 +4,8 @@
 // 99th percentile sits just under its threshold accuses a neutral path now and then; one whose
 // throttled 1st percentile sits just above it misses throttles. It measures; it asserts nothing.
 //
-//   glasnode_rule_margins [TRIALS] [SEED] [REPETITIONS] [FLOW_S]   (defaults 1000 1 2 2.5)
+//   glasnode_rule_margins [TRIALS] [SEED] [REPETITIONS] [FLOW_S] [RERUN_REPETITIONS]
+//   (defaults 1000 1 2 2.5, and the rerun as many repetitions as the test)
 //
 // One download test per trial: BT and control on the BT port and on the neutral port, sequential
 // repetitions (two of 2.5 s flows by default, the node's default schedule) with 200 ms samples
@@ -107,12 +108,16 @@ int main(int argc, char** argv) {
     const std::uint64_t seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1;
     const auto reps = static_cast<std::uint32_t>(argc > 3 ? std::max(1, std::atoi(argv[3])) : 2);
     const double flow_s = argc > 4 ? std::max(0.4, std::atof(argv[4])) : 2.5;
+    const auto rerun_reps =
+        static_cast<std::uint32_t>(argc > 5 ? std::max(1, std::atoi(argv[5])) : reps);
     const synthetic::test_config test{synthetic::schedule::sequential, reps, flow_s, 0.2};
+    const synthetic::test_config rerun{synthetic::schedule::sequential, rerun_reps, flow_s, 0.2};
     const analysis_settings settings;
-    std::printf("%d trials per path, seed %llu, %u repetitions of %.1f s flows; thresholds: "
+    std::printf("%d trials per path, seed %llu, %u repetitions of %.1f s flows (the rerun: %u); "
+                "thresholds: "
                 "relative difference %.2f, Wehe area %.2f (%.2f above %.0f Mbit/s) with KS p < "
                 "%.2f\n\n",
-                trials, static_cast<unsigned long long>(seed), reps, flow_s,
+                trials, static_cast<unsigned long long>(seed), reps, flow_s, rerun_reps,
                 settings.glasnost_difference_min, settings.wehe_area_min,
                 settings.wehe_area_min_fast, settings.wehe_fast_bps / 1e6, settings.wehe_ks_alpha);
     std::printf("| rule | path | median | neutral p99 / throttled p1 | p99.9 / p0.1 | max / min | "
@@ -136,7 +141,7 @@ int main(int argc, char** argv) {
             // run is positive or inconclusive).
             test_analysis final_result = *a;
             if (needs_confirmation(*a)) {
-                const auto again = analyse(synthetic::run_test(row.path, test, random), settings);
+                const auto again = analyse(synthetic::run_test(row.path, rerun, random), settings);
                 if (!again) {
                     std::fprintf(stderr, "analysis failed on %s\n", row.name);
                     return 1;

@@ -74,6 +74,7 @@ status daemon::start() {
     po.bind = bind;
     po.bt_port = m->s.bt_port;
     po.neutral_port = m->s.neutral_port;
+    po.negotiation.max_rate_bps = std::uint64_t{m->s.provider_max_rate_mbit} * 1'000'000;
     auto provider = provider_service::open(m->io.get_executor(), po, m->rng, m->store.get());
     if (!provider)
         return provider.err();

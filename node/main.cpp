@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
     add_setting_flag(run, opts, "--control-port", "control_port", "Overlay control port");
     add_setting_flag(run, opts, "--bt-port", "bt_port", "BitTorrent-looking test port");
     add_setting_flag(run, opts, "--neutral-port", "neutral_port", "Neutral test port");
+    add_setting_flag(
+        run, opts, "--provider-max-rate", "provider_max_rate_mbit",
+        "Most Mbit/s the test flows this node provides send at (0: as the agent asks)");
     add_setting_flag(run, opts, "--api-port", "api_port", "Local JSON API port");
 
     auto* config = app.add_subcommand("config", "Print the settings table (defaults, or the "
@@ -125,6 +128,19 @@ int main(int argc, char** argv) {
                         "Also run each comparison's BT and control flows together this many "
                         "times (the paired rule judges them from 3 on)")
             ->check(CLI::Range(0u, 5u));
+        cmd->add_flag("--directions-together", test_req.directions_together,
+                      "Run each upload flow beside its download twin (same port and kind): half "
+                      "the time on a symmetric link; wrong on an asymmetric one, where the "
+                      "download's ACKs queue behind the upload");
+        cmd->add_option("--max-rate", test_req.max_rate_mbps,
+                        "Pace every test flow at no more than this many Mbit/s, both ways "
+                        "(default 100; 0: no cap). A throttle above it cannot be seen")
+            ->check(CLI::Range(0.0, 100000.0));
+        cmd->add_option("--max-test-mb", test_req.max_test_mb,
+                        "Bytes a whole test may move, MB, confirmation included (default 0: no "
+                        "budget): a rerun that would not fit confirms fewer comparisons, and "
+                        "those left unconfirmed are inconclusive")
+            ->check(CLI::Range(0.0, 1e6));
         cmd->add_option("--only-kind", test_req.only_kind,
                         "Run only BitTorrent or only control flows, to see what a classifier "
                         "makes of each (no verdicts)")

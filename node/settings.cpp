@@ -243,6 +243,12 @@ const std::vector<setting_def>& table() {
                                  "long is closed.",
                                  &settings::idle_timeout, std::chrono::seconds(1),
                                  std::chrono::hours(24)));
+        t.push_back(count_row(
+            "provider_max_rate_mbit", "0",
+            "When this node provides a test: the most Mbit/s its test flows send at (kernel "
+            "pacing). 0 means as the agent asks (its --max-rate, 100 by default); a lower cap of "
+            "either end wins. A throttle above the cap cannot be seen by that test.",
+            &settings::provider_max_rate_mbit, 0, 100000));
         t.push_back(size_row("storage_map_size", "1GiB",
                              "Initial LMDB map size; it grows on demand.",
                              &settings::storage_map_size, 1ull << 20, 1ull << 40));

@@ -34,6 +34,7 @@ struct settings {
     std::chrono::milliseconds handshake_timeout;
     std::chrono::milliseconds idle_timeout;
     std::uint64_t storage_map_size;
+    std::uint32_t provider_max_rate_mbit; // 0: pace as each agent asks
 
     // Every entry at its default.
     static settings defaults();

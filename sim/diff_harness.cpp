@@ -172,8 +172,8 @@ private:
     }
 
     void start_slot(const nego::start_flows& slot) {
-        auto modelled =
-            model_slot(slot.flows, m_o.path, m_o.policy, m_o.timeouts, m_network_random);
+        auto modelled = model_slot(slot.flows, m_o.path, m_o.policy, m_o.timeouts, m_network_random,
+                                   m_o.agent.schedule.max_rate_bps);
         for (std::size_t i = 0; i < slot.flows.size(); ++i) {
             const nego::flow_to_run& f = slot.flows[i];
             modelled_flow& m = modelled[i];

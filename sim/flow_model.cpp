@@ -159,7 +159,7 @@ void share(std::vector<claim>& claims, double capacity) {
 
 // Integrates every transfer of the slot from the first byte to the last.
 void run_transfers(std::vector<transfer>& xs, const path_model& path, const path_policy& policy,
-                   random_source& random) {
+                   random_source& random, std::uint64_t max_rate_bps) {
     if (xs.empty())
         return;
     const double rtt_s = seconds(path.rtt);
@@ -204,6 +204,8 @@ void run_transfers(std::vector<transfer>& xs, const path_model& path, const path
                                     x.delivered + 0.5 >= static_cast<double>(policy.after_bytes);
                 if (capped)
                     want = std::min(want, policy.fraction * link_rate[d]);
+                if (max_rate_bps > 0)
+                    want = std::min(want, static_cast<double>(max_rate_bps) / 8.0);
                 claims.push_back({want, &x});
             }
             if (claims.empty())
@@ -286,7 +288,8 @@ flow_measurement refused_at_handshake(const proto::negotiation::flow_to_run& flo
 
 std::vector<modelled_flow> model_slot(std::span<const proto::negotiation::flow_to_run> flows,
                                       const path_model& path, const path_policy& policy,
-                                      const flow_timeouts& timeouts, random_source& noise) {
+                                      const flow_timeouts& timeouts, random_source& noise,
+                                      std::uint64_t max_rate_bps) {
     const nanoseconds rtt = path.rtt;
     std::vector<modelled_flow> out(flows.size());
     std::vector<transfer> xs;
@@ -339,7 +342,7 @@ std::vector<modelled_flow> model_slot(std::span<const proto::negotiation::flow_t
         xs.push_back(std::move(x));
     }
 
-    run_transfers(xs, path, policy, noise);
+    run_transfers(xs, path, policy, noise, max_rate_bps);
 
     for (transfer& x : xs) {
         const auto& f = flows[x.flow];

@@ -123,6 +123,7 @@ private:
             p.duration = std::chrono::milliseconds(f.spec.duration_ms);
             p.connect_timeout = m_o.connect_timeout;
             p.congestion_control = m_o.congestion_control;
+            p.max_rate_bps = m_o.schedule.max_rate_bps;
             p.seed = f.seed;
             const tcp::endpoint target(m_provider.address(), f.port);
             asio::co_spawn(m_ex, run_agent_flow(m_ex, target, p),
@@ -194,6 +195,8 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
                                        .count());
     report.peer_address = to_string(provider);
     report.congestion_control = o.congestion_control;
+    report.max_rate_bps = o.schedule.max_rate_bps;
+    report.max_test_bytes = o.schedule.max_test_bytes;
     std::array<std::uint8_t, 8> id{};
     rng.fill(id);
     report.test_id = to_hex(id);

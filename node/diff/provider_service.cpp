@@ -152,6 +152,7 @@ struct provider_service::state : std::enable_shared_from_this<provider_service::
         p.role = assignment.role;
         p.info_hash = req.info_hash;
         p.duration = std::chrono::milliseconds(assignment.spec.duration_ms);
+        p.max_rate_bps = assignment.max_rate_bps;
         p.seed = rng.next_u64();
         // A flow must be over by the test's deadline, whatever the path does to it.
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

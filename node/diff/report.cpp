@@ -153,14 +153,16 @@ nlohmann::json to_json(const test_report& r) {
                  {"samples", std::move(samples)}});
         }
     }
-    nlohmann::json confirmations = nlohmann::json::array();
-    for (const auto& keys : r.confirmed_keys) {
+    auto keys_json = [](const std::vector<proto::diff::comparison_key>& keys) {
         nlohmann::json one = nlohmann::json::array();
         for (const auto& k : keys)
             one.push_back(
                 {{"direction", proto::to_string(k.dir)}, {"port", proto::to_string(k.port)}});
-        confirmations.push_back(std::move(one));
-    }
+        return one;
+    };
+    nlohmann::json confirmations = nlohmann::json::array();
+    for (const auto& keys : r.confirmed_keys)
+        confirmations.push_back(keys_json(keys));
     nlohmann::json unidentified = nlohmann::json::array();
     for (std::size_t run = 0; run < r.runs.size(); ++run) {
         if (run < r.unidentified.size() && r.unidentified[run])
@@ -180,6 +182,10 @@ nlohmann::json to_json(const test_report& r) {
             {"congestion_control_used", congestion_control_used(r)},
             {"runs", r.runs.size()},
             {"confirmations", std::move(confirmations)},
+            {"unconfirmed", keys_json(r.unconfirmed_keys)},
+            {"max_rate_mbps", number(static_cast<double>(r.max_rate_bps) / 1e6)},
+            {"byte_budget_mb", number(static_cast<double>(r.max_test_bytes) / 1e6)},
+            {"agent_wire_mb", number(static_cast<double>(proto::diff::agent_bytes(r)) / 1e6)},
             {"unidentified_connections", std::move(unidentified)},
             {"verdicts", std::move(verdicts)},
             {"flows", std::move(flows)}};
@@ -237,6 +243,30 @@ result<E> enum_field(const nlohmann::json& j, const char* key, const E (&values)
         return make_error(errc::invalid_argument,
                           fmt::format("field '{}' has an unknown value", key));
     return *v;
+}
+
+// A list of at most four {direction, port} comparisons (report field `field`).
+result<std::vector<proto::diff::comparison_key>> keys_from_json(const nlohmann::json& keys,
+                                                                const char* field) {
+    const auto malformed = [&] {
+        return make_error(errc::invalid_argument,
+                          fmt::format("report field '{}' holds a malformed entry", field));
+    };
+    if (!keys.is_array() || keys.size() > 4)
+        return malformed();
+    std::vector<proto::diff::comparison_key> one;
+    for (const auto& k : keys) {
+        if (!k.is_object())
+            return malformed();
+        auto dir = enum_field(k, "direction", all_directions);
+        if (!dir)
+            return dir.err();
+        auto port = enum_field(k, "port", all_ports);
+        if (!port)
+            return port.err();
+        one.push_back({*dir, *port});
+    }
+    return one;
 }
 
 result<std::uint64_t> count_field(const nlohmann::json& j, const char* key) {
@@ -422,28 +452,25 @@ result<test_report> report_from_json(const nlohmann::json& j) {
             r.unidentified.push_back(c);
         }
     }
+    if (const auto u = j.find("unconfirmed"); u != j.end()) {
+        auto keys = keys_from_json(*u, "unconfirmed");
+        if (!keys)
+            return keys.err();
+        r.unconfirmed_keys = std::move(*keys);
+    }
+    if (const auto m = j.find("max_rate_mbps"); m != j.end() && m->is_number() && *m >= 0)
+        r.max_rate_bps = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);
+    if (const auto m = j.find("byte_budget_mb"); m != j.end() && m->is_number() && *m >= 0)
+        r.max_test_bytes = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);
     if (const auto c = j.find("confirmations"); c != j.end()) {
         if (!c->is_array() || c->size() + 1 != std::max<std::size_t>(r.runs.size(), 1))
             return make_error(errc::invalid_argument,
                               "report field 'confirmations' does not match the runs");
         for (const auto& keys : *c) {
-            if (!keys.is_array() || keys.size() > 4)
-                return make_error(errc::invalid_argument,
-                                  "report field 'confirmations' holds a malformed entry");
-            std::vector<proto::diff::comparison_key> one;
-            for (const auto& k : keys) {
-                if (!k.is_object())
-                    return make_error(errc::invalid_argument,
-                                      "report field 'confirmations' holds a malformed entry");
-                auto dir = enum_field(k, "direction", all_directions);
-                if (!dir)
-                    return dir.err();
-                auto port = enum_field(k, "port", all_ports);
-                if (!port)
-                    return port.err();
-                one.push_back({*dir, *port});
-            }
-            r.confirmed_keys.push_back(std::move(one));
+            auto one = keys_from_json(keys, "confirmations");
+            if (!one)
+                return one.err();
+            r.confirmed_keys.push_back(std::move(*one));
         }
         return r;
     }

@@ -11,7 +11,10 @@
 // [{run, index, direction, port, kind, group, repetition, concurrent, mbps, end, agent_end,
 // provider_end, resets {agent_sent, agent_received, provider_sent, provider_received},
 // connect_ms, min_rtt_ms, retransmits, interval_ms, duration_us, samples}], runs,
-// confirmations [[{direction, port}] per rerun], congestion_control. `samples` are the receiver's
+// confirmations [[{direction, port}] per rerun], congestion_control, unconfirmed [{direction,
+// port}] (asked for a rerun the byte budget had no room for), max_rate_mbps (the seeds' pacing
+// cap, 0: none), byte_budget_mb (0: none), agent_wire_mb (what the agent's flows moved, both
+// ways). `samples` are the receiver's
 // payload bytes per interval. Thread-safety: pure functions.
 #pragma once
 
@@ -40,6 +43,10 @@ struct test_report : proto::diff::test_data {
     std::string peer_address;
     // The congestion control the test asked for; empty: each host's default.
     std::string congestion_control;
+    // The seeds' pacing cap the agent asked for, bit/s (0: none), and the test's byte budget
+    // (0: none): proto::diff::schedule_params.
+    std::uint64_t max_rate_bps = 0;
+    std::uint64_t max_test_bytes = 0;
 };
 
 // The congestion control the flows' senders used, as their sockets named it: one name, several

@@ -56,7 +56,10 @@ struct flow_params {
     // Bound on the graceful end (write side shut down -> EOF from the peer).
     std::chrono::milliseconds drain_timeout{5'000};
     std::string congestion_control; // TCP_CONGESTION for this side's socket; "" = system default
-    std::uint64_t seed = 0;         // derives the payload buffer and this side's peer id
+    // Seed only: the kernel paces the pieces at no more than this many bit/s (a byte budget on
+    // fast paths, see proto::diff::schedule_params); 0 = no cap.
+    std::uint64_t max_rate_bps = 0;
+    std::uint64_t seed = 0; // derives the payload buffer and this side's peer id
     // Keep the first N bytes sent and received in the report (tests; 0 on real flows).
     std::size_t capture_bytes = 0;
 };

@@ -29,6 +29,8 @@ constexpr std::size_t seeder_read_size = 64 * 1024;
 constexpr std::size_t max_queued_requests = 4096;
 constexpr std::uint32_t min_pipeline = 4;    // blocks: 64 KiB, a quarter second at 2 Mbit/s
 constexpr std::uint32_t max_pipeline = 1024; // 16 MiB in flight
+// The longest wait of requests behind the reverse path's queue the pipeline covers.
+constexpr std::chrono::milliseconds max_request_wait{500};
 constexpr double min_low_water = 32 * 1024;
 constexpr double max_low_water = 512 * 1024;
 constexpr std::size_t max_capture = 16 * 1024 * 1024;
@@ -262,13 +264,19 @@ void flow_session::capture_sent(const std::vector<asio::const_buffer>& bufs, std
 
 // ---- agent ----
 
-bool flow_session::apply_congestion_control(const flow_params& params) {
-    if (params.congestion_control.empty())
-        return true;
-    if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
-        !st) {
-        set_end(flow_end::error, st.err().describe());
-        return false;
+bool flow_session::apply_socket_options(const flow_params& params) {
+    if (!params.congestion_control.empty()) {
+        if (auto st = set_congestion_control(m_socket.native_handle(), params.congestion_control);
+            !st) {
+            set_end(flow_end::error, st.err().describe());
+            return false;
+        }
+    }
+    if (params.role == flow_role::seed && params.max_rate_bps > 0) {
+        if (auto st = set_max_pacing_rate(m_socket.native_handle(), params.max_rate_bps); !st) {
+            set_end(flow_end::error, st.err().describe());
+            return false;
+        }
     }
     return true;
 }
@@ -288,7 +296,7 @@ asio::awaitable<flow_report> flow_session::run_agent(tcp::endpoint provider, flo
         co_await finish();
         co_return m_report;
     }
-    if (!apply_congestion_control(params)) {
+    if (!apply_socket_options(params)) {
         co_await finish();
         co_return m_report;
     }
@@ -395,7 +403,7 @@ asio::awaitable<flow_report> flow_session::run_provider(flow_params params) {
         m_payload = make_payload(params.seed, params.kind);
     start_watchdog();
 
-    if (!apply_congestion_control(params)) {
+    if (!apply_socket_options(params)) {
         co_await finish();
         co_return m_report;
     }
@@ -593,19 +601,30 @@ flow_session::clock::duration flow_session::rate_period(std::chrono::microsecond
 }
 
 void flow_session::update_pipeline_target(double rate) {
-    // Keep rate x (2 rtt + 20 ms) in flight: enough for the bandwidth-delay product with
-    // margin for scheduling jitter, small enough that the graceful end drains in about that
-    // time even on a throttled path. The path's minimum RTT, not the smoothed one: behind a
-    // deep queue the smoothed RTT includes the queueing our own requests caused, and sizing
-    // the pipeline by it grows the queue further (measured at 2 Mbit/s: seconds of data in
-    // flight, drained after every flow). While the pipeline is what limits the flow, the rate
-    // is target / rtt, so the new target is about twice the old one: it doubles every period
-    // until the path, not the pipeline, sets the rate (once per sample interval, as it was,
-    // a 2.5 s flow at 120 ms RTT never got past 16 Mbit/s). It never falls below half of the
-    // old target in one step, so one slow period (a loss recovery) does not starve the next.
+    // Keep rate x (2 min_rtt + 20 ms + the reverse path's queueing) in flight: enough for the
+    // bandwidth-delay product with margin for scheduling jitter, small enough that the graceful
+    // end drains in about that time even on a throttled path. The path's minimum RTT, not the
+    // smoothed one, for the forward part: behind a deep queue the smoothed RTT includes the
+    // queueing our own pieces caused, and sizing the pipeline by all of it grows the queue
+    // further (measured at 2 Mbit/s: seconds of data in flight, drained after every flow).
+    // The requests themselves wait too, behind whatever else goes the other way (the other
+    // direction's flow of the slot, with directions_together): this socket's smoothed RTT is
+    // that of its own segments, the requests, so its excess over the minimum is the wait the
+    // pipeline must also cover (measured without it: flows held at 28 of 50 Mbit/s with ~36 ms
+    // of requests queued behind the upload beside them). Bounded by max_request_wait, so a
+    // queue of seconds cannot make the pipeline seconds long.
+    // While the pipeline is what limits the flow, the rate is target / rtt, so the new target is
+    // about twice the old one: it doubles every period until the path, not the pipeline, sets
+    // the rate (once per sample interval, as it was, a 2.5 s flow at 120 ms RTT never got past
+    // 16 Mbit/s). It never falls below half of the old target in one step, so one slow period
+    // (a loss recovery) does not starve the next.
     const auto tcp = read_tcp_stats(m_socket.native_handle());
     const std::uint32_t rtt_us = tcp.min_rtt_us > 0 ? tcp.min_rtt_us : tcp.rtt_us;
-    const double horizon = 2e-6 * rtt_us + 0.020;
+    const double request_wait =
+        tcp.rtt_us > rtt_us ? std::min(1e-6 * (tcp.rtt_us - rtt_us),
+                                       std::chrono::duration<double>(max_request_wait).count())
+                            : 0.0;
+    const double horizon = 2e-6 * rtt_us + 0.020 + request_wait;
     const double blocks = std::max(rate * horizon / static_cast<double>(diff::block_size),
                                    static_cast<double>(m_target) / 2);
     m_target = static_cast<std::uint32_t>(

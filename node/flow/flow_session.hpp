@@ -92,8 +92,9 @@ private:
 
     void init_report(const flow_params& params);
     void set_end(flow_end end, std::string detail);
-    // Sets the socket's congestion control if params name one; false (flow ended) on failure.
-    bool apply_congestion_control(const flow_params& params);
+    // Sets the socket's congestion control if params name one, and a seed's pacing cap if
+    // params set one; false (flow ended) on failure.
+    bool apply_socket_options(const flow_params& params);
     void fail(flow_end end, std::string detail); // set_end + cancel everything
     void note_io_error(const boost::system::error_code& ec, std::string_view what);
 

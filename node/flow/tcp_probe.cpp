@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -48,6 +49,19 @@ status set_congestion_control(int fd, std::string_view name) {
                      static_cast<socklen_t>(name.size())) != 0)
         return make_error(errc::invalid_argument,
                           "TCP_CONGESTION \"" + std::string{name} + "\": " + std::strerror(errno));
+    return {};
+}
+
+status set_max_pacing_rate(int fd, std::uint64_t bits_per_second) {
+    if (bits_per_second == 0)
+        return make_error(errc::invalid_argument, "a pacing rate must be above 0 bit/s");
+    const std::uint64_t bytes = (bits_per_second + 7) / 8;
+    const unsigned int value =
+        bytes >= std::numeric_limits<unsigned int>::max() ? ~0u : static_cast<unsigned int>(bytes);
+    if (::setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &value, sizeof value) != 0)
+        return make_error(errc::invalid_argument, "SO_MAX_PACING_RATE " +
+                                                      std::to_string(bits_per_second) +
+                                                      " bit/s: " + std::strerror(errno));
     return {};
 }
 

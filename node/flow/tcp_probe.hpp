@@ -34,6 +34,11 @@ status set_congestion_control(int fd, std::string_view name);
 // The algorithm the socket uses now, "" if it cannot be read.
 std::string congestion_control(int fd);
 
+// Caps the rate the kernel paces this socket's sends at (SO_MAX_PACING_RATE, TCP's own pacing:
+// no fq qdisc needed), in bit/s, > 0; rates above 34 Gbit/s (the option's 32-bit bytes/s) mean
+// no cap. errc::invalid_argument if the kernel refuses it.
+status set_max_pacing_rate(int fd, std::uint64_t bits_per_second);
+
 // Bytes received but not read yet. Closing a socket that holds unread bytes makes the kernel
 // send a RST instead of a FIN, so the flow engine counts such a close as a reset it sent.
 std::size_t unread_bytes(int fd) noexcept;

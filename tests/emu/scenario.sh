@@ -8,7 +8,8 @@
 # the testbed (1 instead in CI, CI=true). TB_KEEP=1 keeps the run's logs and data directories;
 # GLASNODE_CROSS_SEED=N replaces the row's cross traffic seed (the accuracy benchmark varies it
 # per run); GLASNODE_DELAY_MS=N replaces the row's delay: N ms each way at the router (tb_delay;
-# needs TB_NFQ_DELAY, the built glasnode_nfq_delay), to measure a scenario at a longer RTT.
+# needs TB_NFQ_DELAY, the built glasnode_nfq_delay), to measure a scenario at a longer RTT;
+# GLASNODE_TEST_ARGS adds options to `glasnode test` (e.g. --directions-together).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -117,9 +118,11 @@ if ! tb_spawn --ready '^glasnode ready ' --timeout 30 provider "$TB_NS_B" \
   exit 1
 fi
 
+# GLASNODE_TEST_ARGS: more `glasnode test` options, split on spaces (to compare schedules).
+read -r -a extra_args <<<"${GLASNODE_TEST_ARGS:-}"
 started=$(_tb_usec)
 tb_run "$S_TIMEOUT" "$TB_NS_A" "$glasnode" test "$TB_IP_B:9773" --json --data-dir "$agent_dir" \
-  >"$result" 2>"$TB_DIR/agent.err"
+  "${extra_args[@]}" >"$result" 2>"$TB_DIR/agent.err"
 rc=$?
 test_s=$(awk -v d=$(($(_tb_usec) - started)) 'BEGIN { printf "%.1f\n", d / 1e6 }')
 echo "== glasnode test exited $rc after $test_s s"

@@ -171,6 +171,41 @@ TEST(ReportJson, UnidentifiedConnectionsReadBackPerRun) {
     EXPECT_FALSE(report_from_json(bad));
 }
 
+TEST(ReportJson, TheByteBudgetAndWhatItLeftUnconfirmedReadBack) {
+    test_report original = sample_report();
+    original.max_rate_bps = 40'000'000;
+    original.max_test_bytes = 250'000'000;
+    original.unconfirmed_keys = {{proto::direction::download, proto::test_port::neutral}};
+    original.runs[0][0].agent.bytes_sent = 2'000'000;
+    original.runs[0][0].agent.bytes_received = 500'000;
+    original.runs[1][0].agent.bytes_received = 500'000;
+    ASSERT_TRUE(proto::diff::analyse_runs(original));
+    const nlohmann::json j = to_json(original);
+    EXPECT_EQ(j.at("max_rate_mbps"), 40);
+    EXPECT_EQ(j.at("byte_budget_mb"), 250);
+    EXPECT_EQ(j.at("agent_wire_mb"), 3);
+    ASSERT_EQ(j.at("unconfirmed").size(), 1u);
+    EXPECT_EQ(j.at("unconfirmed")[0].at("port"), "neutral");
+    auto back = report_from_json(nlohmann::json::parse(j.dump()));
+    ASSERT_TRUE(back) << back.err().describe();
+    EXPECT_EQ(back->max_rate_bps, original.max_rate_bps);
+    EXPECT_EQ(back->max_test_bytes, original.max_test_bytes);
+    ASSERT_EQ(back->unconfirmed_keys.size(), 1u);
+    EXPECT_EQ(back->unconfirmed_keys[0].dir, proto::direction::download);
+    EXPECT_EQ(back->unconfirmed_keys[0].port, proto::test_port::neutral);
+    ASSERT_TRUE(proto::diff::analyse_runs(*back));
+    EXPECT_EQ(to_json(*back).at("verdicts"), j.at("verdicts"));
+    // A malformed list is refused, naming the field.
+    nlohmann::json bad = j;
+    bad["unconfirmed"][0]["direction"] = "sideways";
+    EXPECT_FALSE(report_from_json(bad));
+    bad = j;
+    bad["unconfirmed"] = "all";
+    auto refused = report_from_json(bad);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.err().reason.find("unconfirmed"), std::string::npos);
+}
+
 TEST(ReportJson, OlderReportsConfirmWhatTheirRerunsSequentialFlowsCover) {
     auto j = to_json(sample_report());
     ASSERT_EQ(j.at("confirmations").size(), 1u);

@@ -18,6 +18,7 @@ TEST(settings, defaults_come_from_the_table) {
     EXPECT_EQ(s.api_address, "127.0.0.1");
     EXPECT_EQ(s.handshake_timeout, std::chrono::seconds(5));
     EXPECT_EQ(s.storage_map_size, 1ull << 30);
+    EXPECT_EQ(s.provider_max_rate_mbit, 0u);
     for (const auto& row : setting_table()) {
         EXPECT_FALSE(row.comment.empty()) << row.key;
         if (row.key != "data_dir") {
@@ -61,6 +62,9 @@ TEST(settings, units_parse) {
     EXPECT_EQ(s.storage_map_size, 64ull << 20);
     ASSERT_TRUE(apply_setting(s, "bind", "::1"));
     EXPECT_EQ(s.bind_address, "::1");
+    ASSERT_TRUE(apply_setting(s, "provider_max_rate_mbit", "20"));
+    EXPECT_EQ(s.provider_max_rate_mbit, 20u);
+    EXPECT_FALSE(apply_setting(s, "provider_max_rate_mbit", "-3"));
 }
 
 class config_file : public ::testing::Test {
@@ -126,6 +130,7 @@ constexpr non_default non_defaults[] = {
     {"max_frame_bytes", "65536", "65536"},
     {"handshake_timeout", "\"750ms\"", "750ms"},
     {"idle_timeout", "\"90s\"", "90s"},
+    {"provider_max_rate_mbit", "20", "20"},
     {"storage_map_size", "\"64MiB\"", "64MiB"},
 };
 
@@ -167,6 +172,7 @@ TEST_F(config_file, non_default_values_arrive_in_every_field) {
     EXPECT_EQ(s.handshake_timeout, std::chrono::milliseconds(750));
     EXPECT_EQ(s.idle_timeout, std::chrono::seconds(90));
     EXPECT_EQ(s.storage_map_size, 64ull << 20);
+    EXPECT_EQ(s.provider_max_rate_mbit, 20u);
     for (const auto& v : non_defaults) {
         const auto row = std::find_if(setting_table().begin(), setting_table().end(),
                                       [&](const setting_def& r) { return r.key == v.key; });

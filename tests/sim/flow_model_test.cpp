@@ -146,6 +146,24 @@ TEST(sim_flow_model, content_throttle_caps_bittorrent_on_every_port_and_spares_c
     EXPECT_GT(spared, 38.0);
 }
 
+TEST(sim_flow_model, the_pacing_cap_holds_every_flow_below_it_in_both_directions) {
+    for (direction d : {direction::download, direction::upload}) {
+        const auto f = flow(0, d, test_port::neutral, flow_kind::control);
+        splitmix_random noise(3);
+        const auto out = model_slot(std::span(&f, 1), clean_path(), path_policy{}, flow_timeouts{},
+                                    noise, 25'000'000);
+        ASSERT_EQ(out.size(), 1u);
+        const double rate = mbps(receiver(out.front(), f));
+        EXPECT_LE(rate, 25.0 + 1e-9) << to_string(d);
+        EXPECT_GT(rate, 23.0) << to_string(d); // slow start takes the first few intervals
+        // A cap above the path changes nothing.
+        splitmix_random again(3);
+        const auto fast = model_slot(std::span(&f, 1), clean_path(), path_policy{}, flow_timeouts{},
+                                     again, 100'000'000);
+        EXPECT_GT(mbps(receiver(fast.front(), f)), 38.0) << to_string(d);
+    }
+}
+
 TEST(sim_flow_model, port_throttle_caps_any_payload_to_the_port_only) {
     path_policy policy;
     policy.action = policy_action::throttle;

@@ -8,6 +8,15 @@
 //     the neutral port, started together so that they meet the same cross traffic (the paired
 //     rule compares their aligned intervals: content and port differentiation).
 // Sequential and concurrent slots are interleaved in a random order seeded by the caller.
+// With directions_together each sequential upload flow runs at the same time as the download
+// flow of the same port and kind: an access link is full duplex, so the two share no
+// bottleneck, only the reverse path of each other's ACKs and requests, and the test takes half
+// the time. The analysis still treats both as sequential flows (a flow is concurrent only beside
+// another flow of its own direction, see test_data.hpp). Off by default: on an asymmetric link
+// the upload fills the narrow uplink's queue and the download's ACKs and requests wait behind
+// it (measured on 50/5 Mbit/s: download flows at 4.7 instead of 47 Mbit/s, and an
+// inconclusive); on a symmetric 50 Mbit/s link it halved the test (20 s instead of 40 s) with
+// flows at 0.87 instead of 0.95 of the link.
 //
 // Sans-IO and pure: randomness comes from the random_source; no clock.
 // Thread-safety: pure functions.
@@ -36,6 +45,20 @@ struct schedule_params {
     std::uint32_t concurrent_repetitions = 0;
     bool upload = true;
     bool download = true;
+    // Run each sequential upload flow beside the download flow of the same port and kind.
+    bool directions_together = false;
+    // Both ends' seeds pace their pieces at no more than this, bit/s (SO_MAX_PACING_RATE; 0: no
+    // cap). 100 Mbit/s: on an unshaped gigabit path the default test moves about 0.5 GB
+    // instead of 9 GB; a throttle the test can see must hold BitTorrent below this rate
+    // (README). Below 60 Mbit/s it would pace the testbed's 50 Mbit/s paths.
+    std::uint64_t max_rate_bps = 100'000'000;
+    // The most bytes a whole test may move, both directions, confirmation included (0: no
+    // budget). A confirmation rerun expected to exceed it reruns fewer comparisons
+    // (fit_confirmation), and a rerun slot that could exceed it at max_rate_bps is not run; the
+    // comparisons left unconfirmed are inconclusive. Off by default: 250 MB at a 40 Mbit/s cap
+    // leaves no room to confirm a 40% throttle on all four comparisons of a 50 Mbit/s path
+    // (the first run alone moves 160 MB), so the budget needs a cheaper confirmation first.
+    std::uint64_t max_test_bytes = 0;
     // Only flows of this kind (a classifier check: what does a DPI box see of each kind?).
     // Such a schedule has no reference flows, so its comparisons are inconclusive.
     std::optional<flow_kind> only_kind;
@@ -56,6 +79,33 @@ struct comparison_key {
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                          const schedule_params& params, random_source& rng,
                                          std::uint16_t first_index, std::uint16_t first_group);
+
+// The comparisons of `which` (in order of priority) whose rerun is expected to fit in the bytes
+// the test has left (params.max_test_bytes - used_bytes). A rerun flow is expected to move 1.5 x
+// the most a first-run flow of its direction, port and kind moved (`moved`: bytes per flow of
+// that shape, both ways, on the wire), never more than flow_byte_bound at params.max_rate_bps;
+// a shape the first run has no figure for counts at that bound. BitTorrent flows of a throttled
+// comparison move little, so a throttled path can confirm all four comparisons within the
+// budget a neutral path would spend on its first run. Taken greedily in order: a comparison
+// that does not fit is skipped and later ones may still fit. No budget (max_test_bytes 0): all
+// of `which`. The agent also checks each rerun slot against the bound before starting it
+// (negotiation/agent.hpp), so the estimate decides what is tried, the bound what may be spent.
+struct fitted_confirmation {
+    std::vector<comparison_key> rerun;
+    std::vector<comparison_key> skipped;
+};
+struct shape_bytes {
+    direction dir;
+    test_port port;
+    flow_kind kind;
+    std::uint64_t bytes;
+};
+fitted_confirmation fit_confirmation(std::span<const comparison_key> which,
+                                     const schedule_params& params, std::uint64_t used_bytes,
+                                     std::span<const shape_bytes> moved = {});
+
+// The most bytes one flow of `duration_ms` can move at `max_rate_bps`, framing included.
+std::uint64_t flow_byte_bound(std::uint32_t duration_ms, std::uint64_t max_rate_bps) noexcept;
 
 // Flows grouped by slot, in execution order.
 std::vector<std::vector<flow_spec>> slots_of(std::span<const flow_spec> schedule);

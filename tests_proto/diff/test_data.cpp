@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <tuple>
+#include <utility>
 
 namespace glasnode::proto::diff {
 
@@ -32,9 +33,9 @@ std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedul
         by_agent[m.index] = &m;
     for (const auto& m : provider)
         by_provider[m.index] = &m;
-    std::map<std::uint16_t, std::size_t> group_size;
+    std::map<std::pair<std::uint16_t, direction>, std::size_t> group_size;
     for (const auto& s : schedule)
-        ++group_size[s.group];
+        ++group_size[{s.group, s.dir}];
 
     std::map<std::tuple<direction, test_port, flow_kind, bool>, std::uint32_t> seen;
     std::vector<measured_flow> out;
@@ -42,7 +43,7 @@ std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedul
     for (const auto& s : schedule) {
         measured_flow f;
         f.spec = s;
-        f.concurrent = group_size[s.group] > 1;
+        f.concurrent = group_size[{s.group, s.dir}] > 1;
         f.repetition = seen[{s.dir, s.port, s.kind, f.concurrent}]++;
         auto fill = [&](const std::map<std::uint16_t, const flow_measurement*>& from,
                         flow_measurement& to, flow_role role) {
@@ -137,7 +138,26 @@ status analyse_runs(test_data& data) {
         }
         data.analysis = merge_rerun(data.analysis, rerun);
     }
+    for (port_verdict& v : data.analysis.verdicts) {
+        const bool unconfirmed = std::any_of(
+            data.unconfirmed_keys.begin(), data.unconfirmed_keys.end(),
+            [&](const comparison_key& k) { return k.dir == v.dir && k.port == v.port; });
+        if (unconfirmed && (v.outcome == verdict::throttled || v.outcome == verdict::blocked)) {
+            v.outcome = verdict::inconclusive;
+            v.why = basis::none;
+            v.onset.reset();
+            v.policing.reset();
+        }
+    }
     return {};
+}
+
+std::uint64_t agent_bytes(const test_data& data) noexcept {
+    std::uint64_t bytes = 0;
+    for (const auto& run : data.runs)
+        for (const measured_flow& f : run)
+            bytes += f.agent.bytes_sent + f.agent.bytes_received;
+    return bytes;
 }
 
 std::vector<comparison_key> comparisons_to_confirm(const test_analysis& analysis) {

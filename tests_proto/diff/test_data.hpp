@@ -25,7 +25,9 @@ namespace glasnode::proto::diff {
 struct measured_flow {
     flow_spec spec;
     std::uint32_t repetition = 0; // n-th flow of its (direction, port, kind, concurrency)
-    bool concurrent = false;      // its group holds other flows
+    // Its group holds other flows of its direction: they shared its bottleneck. A flow of the
+    // other direction beside it (directions_together) shares none, so it stays sequential.
+    bool concurrent = false;
     flow_measurement agent;
     flow_measurement provider;
 
@@ -64,12 +66,20 @@ struct test_data {
     // those verdicts are merged (a rerun also yields partial entries for the ports its paired
     // flows touch, which confirm nothing).
     std::vector<std::vector<comparison_key>> confirmed_keys;
+    // Comparisons of the first run that asked for a confirmation the byte budget had no room
+    // for (fit_confirmation): a throttled or blocked verdict of theirs is reported inconclusive,
+    // since one run can neither accuse nor clear.
+    std::vector<comparison_key> unconfirmed_keys;
     test_analysis analysis; // merged over the runs
 };
 
 // Analyses every run and merges the reruns' confirmed comparisons into the first
-// (analysis/verdict.hpp merge_rerun).
+// (analysis/verdict.hpp merge_rerun); unconfirmed_keys' positive verdicts become inconclusive.
 status analyse_runs(test_data& data);
+
+// Bytes the agent's flows moved over all runs so far, both directions, on the wire: what the
+// byte budget counts.
+std::uint64_t agent_bytes(const test_data& data) noexcept;
 
 // The comparisons of a first run that ask for a confirmation rerun (verdict.hpp
 // needs_confirmation), in the analysis's order.

@@ -7,7 +7,7 @@
 namespace glasnode::proto::negotiation {
 
 result<bytes> make_negotiate(std::span<const flow_spec> schedule, const schedule_bounds& bounds,
-                             std::uint32_t test_version) {
+                             std::uint32_t test_version, std::uint64_t max_rate_bps) {
     if (schedule.size() > max_schedule_flows) {
         return make_error(errc::invalid_argument, "schedule has more than " +
                                                       std::to_string(max_schedule_flows) +
@@ -18,6 +18,7 @@ result<bytes> make_negotiate(std::span<const flow_spec> schedule, const schedule
     negotiate m;
     m.test_version = test_version;
     m.schedule.assign(schedule.begin(), schedule.end());
+    m.max_rate_bps = max_rate_bps;
     return wire::encode_message(m);
 }
 
@@ -127,7 +128,8 @@ void agent::fail(error why, agent_effects& out) {
 }
 
 void agent::negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out) {
-    auto msg = make_negotiate(schedule, m_options.bounds, m_options.test_version);
+    auto msg = make_negotiate(schedule, m_options.bounds, m_options.test_version,
+                              m_options.schedule.max_rate_bps);
     if (!msg) {
         fail(msg.err(), out);
         return;
@@ -200,6 +202,19 @@ void agent::start_slot(time_point now, agent_effects& out) {
         send_collect(now, out);
         return;
     }
+    if (m_run > 0 && !rerun_slot_fits(m_slots[m_slot])) {
+        // Reported as never run, so both ends' records say why these flows have no data.
+        for (const flow_spec& f : m_slots[m_slot]) {
+            flow_measurement m;
+            m.index = f.index;
+            m.role = agent_role(f.dir);
+            m.end = flow_end::not_run;
+            m_mine.push_back(std::move(m));
+        }
+        ++m_slot;
+        start_slot(now, out);
+        return;
+    }
     const auto& slot = m_slots[m_slot];
     start_flows s{m_run, m_slot, {}};
     std::uint32_t longest = 0;
@@ -216,6 +231,45 @@ void agent::start_slot(time_point now, agent_effects& out) {
     }
     m_slot_deadline = now + std::chrono::milliseconds(longest) + m_options.flow_grace;
     out.push_back(std::move(s));
+}
+
+bool agent::rerun_slot_fits(const std::vector<flow_spec>& slot) {
+    const diff::schedule_params& p = m_options.schedule;
+    // Which confirmations a flow serves: its own (direction, port), and the BT port's port
+    // comparison for control on the neutral port.
+    auto serves = [](const flow_spec& f, const diff::comparison_key& k) {
+        return k.dir == f.dir &&
+               (k.port == f.port || (k.port == test_port::bt && f.port == test_port::neutral &&
+                                     f.kind == flow_kind::control));
+    };
+    auto needed = [&](const flow_spec& f) {
+        return std::any_of(m_confirming.begin(), m_confirming.end(),
+                           [&](const diff::comparison_key& k) { return serves(f, k); });
+    };
+    // A slot whose comparisons were all given up already is not worth its bytes either.
+    bool fits = std::any_of(slot.begin(), slot.end(), needed);
+    if (fits && p.max_test_bytes > 0 && p.max_rate_bps > 0) {
+        std::uint64_t used = diff::agent_bytes(m_data), worst = 0;
+        for (const flow_measurement& m : m_mine)
+            used += m.bytes_sent + m.bytes_received;
+        for (const flow_spec& f : slot)
+            worst += diff::flow_byte_bound(f.duration_ms, p.max_rate_bps);
+        fits = used + worst <= p.max_test_bytes;
+    }
+    if (fits)
+        return true;
+    // Not run (its flows are not_run): whatever it would have confirmed stays unconfirmed.
+    for (const flow_spec& f : slot) {
+        for (auto it = m_confirming.begin(); it != m_confirming.end();) {
+            if (serves(f, *it)) {
+                m_data.unconfirmed_keys.push_back(*it);
+                it = m_confirming.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    return false;
 }
 
 agent_effects agent::flow_done(time_point now, std::uint16_t index, flow_measurement measurement) {
@@ -258,7 +312,31 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         return;
     }
     if (m_run == 0 && m_options.confirm) {
-        m_confirming = diff::comparisons_to_confirm(m_data.analysis);
+        // Accusations first: when the byte budget cannot hold every rerun, an inconclusive
+        // comparison gives way to a positive one.
+        auto wanted = diff::comparisons_to_confirm(m_data.analysis);
+        auto severity = [&](const diff::comparison_key& k) {
+            for (const auto& v : m_data.analysis.verdicts)
+                if (v.dir == k.dir && v.port == k.port)
+                    return v.outcome == verdict::inconclusive ? 1 : 0;
+            return 1;
+        };
+        std::stable_sort(wanted.begin(), wanted.end(),
+                         [&](const auto& a, const auto& b) { return severity(a) < severity(b); });
+        std::vector<diff::shape_bytes> moved;
+        for (const diff::measured_flow& f : m_data.runs.front())
+            moved.push_back({f.spec.dir, f.spec.port, f.spec.kind,
+                             f.agent.bytes_sent + f.agent.bytes_received});
+        auto fitted =
+            diff::fit_confirmation(wanted, m_options.schedule, diff::agent_bytes(m_data), moved);
+        m_confirming = std::move(fitted.rerun);
+        if (!fitted.skipped.empty()) {
+            m_data.unconfirmed_keys = std::move(fitted.skipped);
+            if (auto st = diff::analyse_runs(m_data); !st) {
+                fail(st.err(), out);
+                return;
+            }
+        }
         if (!m_confirming.empty()) {
             m_run = 1;
             negotiate_run(now,

@@ -57,10 +57,12 @@
 
 namespace glasnode::proto::negotiation {
 
-// An encoded negotiate for the "diff" test at `test_version`.
+// An encoded negotiate for the "diff" test at `test_version`, asking for seeds paced at no more
+// than max_rate_bps (0: no cap).
 result<bytes> make_negotiate(std::span<const flow_spec> schedule,
                              const schedule_bounds& bounds = {},
-                             std::uint32_t test_version = diff_test_version);
+                             std::uint32_t test_version = diff_test_version,
+                             std::uint64_t max_rate_bps = 0);
 
 // An encoded collect. Sample series are merged down to sample_budget(measurements.size()) so
 // that the message stays within max_samples_per_message.
@@ -194,6 +196,10 @@ private:
     void negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out);
     void on_grant(time_point now, const grant& g, agent_effects& out);
     void start_slot(time_point now, agent_effects& out);
+    // Whether the next slot of a rerun may run: it serves a comparison still being confirmed,
+    // and its flows at the pacing cap fit in the byte budget. If not, the comparisons it serves
+    // move from m_confirming to the test's unconfirmed_keys.
+    bool rerun_slot_fits(const std::vector<flow_spec>& slot);
     void send_collect(time_point now, agent_effects& out);
     void on_collect_reply(time_point now, const collect_reply& r, agent_effects& out);
     void send(bytes message, time_point now, agent_effects& out);

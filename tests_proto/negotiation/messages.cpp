@@ -96,27 +96,31 @@ result<std::vector<flow_measurement>> decode_measurements(const msgpack::object&
 } // namespace
 
 void negotiate::encode(wire::packer& pk) const {
-    pk.pack_array(3);
+    pk.pack_array(max_rate_bps > 0 ? 4 : 3);
     wire::pack_str(pk, test_name);
     pk.pack_uint32(test_version);
     pk.pack_array(static_cast<std::uint32_t>(schedule.size()));
     for (const flow_spec& f : schedule)
         encode_spec(pk, f);
+    if (max_rate_bps > 0)
+        pk.pack_uint64(max_rate_bps);
 }
 
 result<negotiate> negotiate::decode(const msgpack::object& body) {
-    wire::field_reader r(body, name, 3);
+    wire::field_reader r(body, name, 3, 4);
     negotiate m;
     m.test_name = r.str("test name", max_test_name);
     m.test_version = r.uint<std::uint32_t>("test version");
     const auto flows = r.array("schedule", max_schedule_flows);
+    const std::string label = r.last_field_label();
+    if (r.ok() && r.remaining() > 0)
+        m.max_rate_bps = r.uint<std::uint64_t>("max rate");
     if (auto s = r.finish(); !s)
         return s.err();
     if (!wire::is_printable_ascii(m.test_name)) {
         return make_error(errc::protocol_error,
                           "negotiate field 0 (test name): non-printable byte in test name");
     }
-    const std::string label = r.last_field_label();
     m.schedule.reserve(flows.size());
     for (std::size_t i = 0; i < flows.size(); ++i) {
         auto f = decode_spec(flows[i], label + " item " + std::to_string(i));

@@ -63,6 +63,10 @@ struct negotiate {
     std::string test_name{diff_test_name};
     std::uint32_t test_version = diff_test_version;
     std::vector<flow_spec> schedule;
+    // Optional field 3: the rate, bit/s, the agent asks both ends' seeds to pace pieces at no
+    // more than (a byte budget on fast paths); 0 or absent: no cap asked. A provider may pace
+    // lower still (its own cap), never higher.
+    std::uint64_t max_rate_bps = 0;
 
     void encode(wire::packer& pk) const;
     static result<negotiate> decode(const msgpack::object& body);

@@ -125,7 +125,7 @@ effects provider::on_negotiate(time_point now, session_id session, const negotia
             error_to(session, wire::wire_error::refused, "schedule refused: " + wall.err().reason));
         return out;
     }
-    waiting_test test{session, message.schedule, *wall};
+    waiting_test test{session, message.schedule, *wall, message.max_rate_bps};
     if (m_active.size() < m_options.max_active && m_queue.empty()) {
         start(now, std::move(test), out);
         return out;
@@ -268,8 +268,9 @@ flow_authorization provider::authorize_flow(time_point now, flow_kind kind,
             if (f.authorized)
                 return flow_refusal::already_used;
             f.authorized = true;
-            return flow_assignment{test.session, f.spec.index, f.spec, provider_role(f.spec.dir),
-                                   test.deadline};
+            return flow_assignment{test.session,  f.spec.index,
+                                   f.spec,        provider_role(f.spec.dir),
+                                   test.deadline, test.max_rate_bps};
         }
     }
     for (const remembered_test& r : m_remembered) {
@@ -413,6 +414,10 @@ void provider::start(time_point now, waiting_test test, effects& out) {
     r.session = test.session;
     r.token = token;
     r.deadline = now + test.wall + m_options.deadline_margin;
+    r.max_rate_bps = test.max_rate_bps;
+    if (m_options.max_rate_bps > 0 &&
+        (r.max_rate_bps == 0 || m_options.max_rate_bps < r.max_rate_bps))
+        r.max_rate_bps = m_options.max_rate_bps;
     r.flows.reserve(test.schedule.size());
     for (const flow_spec& spec : test.schedule)
         r.flows.push_back(flow_state{spec, flow_info_hash(token, spec.index), false, std::nullopt});

@@ -90,6 +90,9 @@ struct provider_options {
     std::uint16_t neutral_port = 9775;
     // The version of the "diff" test this provider runs.
     std::uint32_t test_version = diff_test_version;
+    // This provider's own cap on the rate its seeds send at, bit/s (0: none). A test's flows
+    // are paced at the lower of it and the agent's max_rate_bps.
+    std::uint64_t max_rate_bps = 0;
 };
 
 // Send `message` (an encoded envelope) on `session`.
@@ -136,6 +139,8 @@ struct flow_assignment {
     flow_spec spec;
     flow_role role = flow_role::seed; // the provider's role
     time_point deadline{};            // the test's deadline: stop the flow by then
+    // Seeds pace at no more than this, bit/s (0: no cap): the lower of the agent's and ours.
+    std::uint64_t max_rate_bps = 0;
 };
 
 enum class flow_refusal : std::uint8_t {
@@ -210,6 +215,7 @@ private:
         session_id session = 0;
         std::vector<flow_spec> schedule;
         std::chrono::milliseconds wall{0};
+        std::uint64_t max_rate_bps = 0; // as the agent asked
     };
     struct flow_state {
         flow_spec spec;
@@ -221,6 +227,7 @@ private:
         session_id session = 0;
         token_t token{};
         time_point deadline{};
+        std::uint64_t max_rate_bps = 0; // the pacing cap of its seeds (0: none)
         std::vector<flow_state> flows;
         // The agent's collect, held while authorised flows are still unreported.
         std::optional<std::vector<flow_measurement>> held_collect;

@@ -12,8 +12,9 @@ EXPECT: space-separated terms PORT/DIRECTION=VERDICTS[/BASIS] or PORT/DIRECTION!
   fails.
 NORMAL: "-" (no flow the policy leaves alone: nothing to check) or space-separated terms
   KIND/PORT/DIRECTION>=FRACTION: EVERY selected flow (KIND bt|control|*) must have run at at
-  least FRACTION x the bottleneck of its own direction (the flows the policy does not target ran
-  at the path's normal rate; one slow flow is enough to fail).
+  least FRACTION x the bottleneck of its own direction, or x the test's pacing cap
+  (max_rate_mbps) when that is lower (the flows the policy does not target ran at the path's
+  normal rate; one slow flow is enough to fail).
   KIND/PORT/DIRECTION~FRACTION: EVERY selected flow must have run at at least FRACTION x the
   median of the selected flows of its own direction in this run: the rate this machine's path
   gave this test, so a slower machine moves the reference, not the check, and one flow the
@@ -101,6 +102,13 @@ def main():
     except (OSError, ValueError) as exc:
         print("FAIL  the agent's output is not a JSON result: %s" % exc)
         return 1
+    # The test paces its flows at max_rate_mbps: below the link, that is the rate a flow the
+    # policy leaves alone can reach.
+    cap = doc.get("max_rate_mbps")
+    if isinstance(cap, (int, float)) and cap > 0:
+        for d in DIRECTIONS:
+            bottleneck[d] = min(bottleneck[d], float(cap))
+        print("flows paced at <= %s Mbit/s: the floor's reference is min(link, that)" % fmt(cap))
     verdicts = doc.get("verdicts") if isinstance(doc.get("verdicts"), list) else []
     flows = doc.get("flows") if isinstance(doc.get("flows"), list) else []
 

@@ -84,6 +84,16 @@ class NormalRateGuard(unittest.TestCase):
         rates[("upload", "neutral", "bt", 1)] = 2.0
         self.assertEqual(self.judge(result(rates), "*/*/*~0.9", link="50/5")[0], 1)
 
+    def test_the_floor_is_the_pacing_cap_below_the_link(self):
+        doc = result(uniform(38.0))  # paced at 40 on a 50 Mbit/s link: 0.95 of the cap
+        self.assertEqual(self.judge(doc, "*/*/*>=0.8")[0], 1)
+        doc["max_rate_mbps"] = 40.0
+        code, out = self.judge(doc, "*/*/*>=0.8")
+        self.assertEqual(code, 0, out)
+        self.assertIn("paced at <= 40", out)
+        doc["max_rate_mbps"] = 0  # no cap: the link again
+        self.assertEqual(self.judge(doc, "*/*/*>=0.8")[0], 1)
+
     def test_a_term_that_selects_nothing_fails(self):
         rates = {k: v for k, v in uniform(45.0).items() if k[2] == "bt"}
         code, out = self.judge(result(rates), "control/*/*~0.8")

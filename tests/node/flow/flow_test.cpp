@@ -517,6 +517,39 @@ TEST(Flow, CongestionControlIsAppliedAndReported) {
     EXPECT_NE(b.detail.find("no-such-cc"), std::string::npos) << b.detail;
 }
 
+// The seeds' pacing cap (the test's byte budget on fast paths) holds on loopback, which would
+// otherwise carry gigabits, whichever end seeds.
+TEST(Flow, ASeedPacesAtItsMaxRate) {
+    for (flow_role agent_role : {flow_role::seed, flow_role::leech}) {
+        asio::io_context ioc;
+        provider prov(ioc);
+        auto agent = base_params(diff::flow_kind::bt, agent_role, 93);
+        agent.duration = 2500ms;
+        prov.accepted = base_params(diff::flow_kind::bt, other(agent_role), 94);
+        prov.accepted->duration = 2500ms;
+        prov.accepted->info_hash = agent.info_hash;
+        // Both ends are told; only the seed applies it.
+        agent.max_rate_bps = 20'000'000;
+        prov.accepted->max_rate_bps = 20'000'000;
+        flow_report a;
+        run_test(ioc, [&]() -> asio::awaitable<void> {
+            a = co_await run_agent_flow(ioc.get_executor(), prov.endpoint(), agent);
+            EXPECT_TRUE(co_await prov.changed.wait([&] { return !prov.reports.empty(); }, 10s));
+        });
+        ASSERT_EQ(prov.reports.size(), 1u);
+        const flow_report& leech = agent_role == flow_role::leech ? a : prov.reports.front();
+        ASSERT_EQ(leech.end, flow_end::completed) << leech.detail;
+        ASSERT_GT(leech.duration.count(), 0);
+        const double mbps = static_cast<double>(leech.window_bytes) * 8.0 /
+                            static_cast<double>(leech.duration.count());
+        EXPECT_LT(mbps, 22.0) << "agent " << to_string(agent_role) << " window "
+                              << leech.window_bytes << " B in " << leech.duration.count()
+                              << " us, sent " << a.bytes_sent << "/"
+                              << prov.reports.front().bytes_sent;
+        EXPECT_GT(mbps, 10.0) << "agent " << to_string(agent_role);
+    }
+}
+
 // Polls `pred` every few milliseconds until it holds or `limit` passes; returns pred().
 asio::awaitable<bool> poll_until(asio::io_context& ioc, std::function<bool()> pred,
                                  std::chrono::milliseconds limit) {

@@ -25,6 +25,34 @@ TEST(schedule, default_test_is_sequential_flows_only) {
     EXPECT_EQ(slots_of(s).size(), s.size());
 }
 
+TEST(schedule, directions_together_pairs_each_upload_flow_with_its_download_twin) {
+    seeded_random rng(1);
+    schedule_params p;
+    p.directions_together = true;
+    const auto s = make_schedule(p, rng);
+    ASSERT_EQ(s.size(), 2u * 4u * p.sequential_repetitions);
+    for (const auto& f : annotated(s))
+        EXPECT_FALSE(f.concurrent); // beside the other direction only: still sequential
+    const auto slots = slots_of(s);
+    EXPECT_EQ(slots.size(), s.size() / 2);
+    for (const auto& slot : slots) {
+        ASSERT_EQ(slot.size(), 2u);
+        EXPECT_NE(slot[0].dir, slot[1].dir);
+        EXPECT_EQ(slot[0].port, slot[1].port);
+        EXPECT_EQ(slot[0].kind, slot[1].kind);
+    }
+}
+
+TEST(schedule, one_direction_has_no_twins) {
+    seeded_random rng(1);
+    schedule_params p;
+    p.directions_together = true;
+    p.upload = false;
+    const auto s = make_schedule(p, rng);
+    ASSERT_EQ(s.size(), 4u * p.sequential_repetitions);
+    EXPECT_EQ(slots_of(s).size(), s.size());
+}
+
 TEST(schedule, full_test_covers_every_direction_port_and_kind) {
     seeded_random rng(1);
     schedule_params p;
@@ -73,6 +101,23 @@ TEST(schedule, groups_are_single_flows_or_matched_pairs) {
                                slot[1].kind == flow_kind::control;
         EXPECT_TRUE(content_pair || port_pair);
     }
+}
+
+TEST(schedule, directions_together_leaves_concurrent_pairs_to_their_direction) {
+    seeded_random rng(2);
+    schedule_params p = with_pairs();
+    p.directions_together = true;
+    const auto s = make_schedule(p, rng);
+    for (const auto& slot : slots_of(s)) {
+        ASSERT_EQ(slot.size(), 2u);
+        if (slot[0].dir != slot[1].dir) { // sequential twins
+            EXPECT_EQ(slot[0].port, slot[1].port);
+            EXPECT_EQ(slot[0].kind, slot[1].kind);
+        } else { // a pair of one direction
+            EXPECT_TRUE(slot[0].port != slot[1].port || slot[0].kind != slot[1].kind);
+        }
+    }
+    EXPECT_EQ(slots_of(s).size(), 4u * 2u + 2u * 3u);
 }
 
 TEST(schedule, bt_and_control_alternate_within_each_sequential_pair) {
@@ -145,6 +190,11 @@ TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
     EXPECT_EQ((count[{direction::upload, test_port::bt, flow_kind::control}]), 0);
     EXPECT_EQ(s.size(), 10u);
     EXPECT_EQ(slots_of(s).size(), 10u);
+    // Together, the only twins are the control flows on the neutral port, which both
+    // comparisons rerun.
+    schedule_params together;
+    together.directions_together = true;
+    EXPECT_EQ(slots_of(make_confirmation(which, together, rng, 100, 50)).size(), 8u);
 }
 
 TEST(schedule, confirmation_shares_the_neutral_reference_and_keeps_pairs) {
@@ -177,14 +227,101 @@ TEST(schedule, only_kind_keeps_one_payload_and_unpairs_the_rest) {
         p.only_kind = k;
         const auto s = make_schedule(p, rng);
         ASSERT_FALSE(s.empty());
-        std::map<std::uint16_t, int> group_size;
+        std::map<std::pair<std::uint16_t, direction>, int> group_size;
         for (const auto& f : s)
-            ++group_size[f.group];
+            ++group_size[{f.group, f.dir}];
         for (const auto& f : annotated(s)) {
             EXPECT_EQ(f.spec.kind, k);
-            EXPECT_EQ(f.concurrent, group_size[f.spec.group] > 1);
+            EXPECT_EQ(f.concurrent, (group_size[{f.spec.group, f.spec.dir}] > 1));
         }
     }
+}
+
+} // namespace
+} // namespace glasnode::proto::diff
+
+namespace glasnode::proto::diff {
+namespace {
+
+TEST(schedule, a_flows_byte_bound_covers_its_payload_at_the_cap) {
+    // 2.5 s at 40 Mbit/s: 12.5 MB of payload, plus the pacing's overshoot and the handshake.
+    const std::uint64_t bound = flow_byte_bound(2500, 40'000'000);
+    EXPECT_GT(bound, 12'500'000u * 110 / 100);
+    EXPECT_LT(bound, 12'500'000u * 116 / 100 + 65'536);
+    EXPECT_EQ(flow_byte_bound(2500, 0), 65'536u);
+}
+
+TEST(schedule, confirmation_fits_the_bytes_left_in_order_of_priority) {
+    const comparison_key all[] = {{direction::download, test_port::bt},
+                                  {direction::download, test_port::neutral},
+                                  {direction::upload, test_port::bt},
+                                  {direction::upload, test_port::neutral}};
+    schedule_params p; // 2 x 2.5 s
+    p.max_rate_bps = 40'000'000;
+    p.max_test_bytes = 250'000'000;
+    const std::uint64_t flow = flow_byte_bound(2500, p.max_rate_bps);
+    // Nothing used yet: all four comparisons (16 flows) fit in 250 MB.
+    auto f = fit_confirmation(all, p, 0);
+    EXPECT_EQ(f.rerun.size(), 4u);
+    EXPECT_TRUE(f.skipped.empty());
+    // Room for 6 flows: download/bt needs 6 (BT, control, and the neutral control for its port
+    // comparison), download/neutral then needs 4 more and does not fit; neither does
+    // upload/bt (6), nor upload/neutral (4).
+    f = fit_confirmation(all, p, p.max_test_bytes - 6 * flow - 1000);
+    ASSERT_EQ(f.rerun.size(), 1u);
+    EXPECT_EQ(f.rerun[0].dir, direction::download);
+    EXPECT_EQ(f.rerun[0].port, test_port::bt);
+    EXPECT_EQ(f.skipped.size(), 3u);
+    // Room for 4 flows: download/bt (6) does not fit, download/neutral (4) does, and then no
+    // other comparison fits beside it.
+    f = fit_confirmation(all, p, p.max_test_bytes - 4 * flow - 1000);
+    ASSERT_EQ(f.rerun.size(), 1u);
+    EXPECT_EQ(f.rerun[0].port, test_port::neutral);
+    EXPECT_EQ(f.rerun[0].dir, direction::download);
+    // The budget spent already: nothing is rerun.
+    f = fit_confirmation(all, p, p.max_test_bytes + 1);
+    EXPECT_TRUE(f.rerun.empty());
+    EXPECT_EQ(f.skipped.size(), 4u);
+    // No budget: everything.
+    schedule_params unbounded = p;
+    unbounded.max_test_bytes = 0;
+    EXPECT_EQ(fit_confirmation(all, unbounded, p.max_test_bytes + 1).rerun.size(), 4u);
+}
+
+TEST(schedule, confirmation_expects_what_the_first_run_moved) {
+    const comparison_key all[] = {{direction::download, test_port::bt},
+                                  {direction::download, test_port::neutral},
+                                  {direction::upload, test_port::bt},
+                                  {direction::upload, test_port::neutral}};
+    schedule_params p;
+    p.max_rate_bps = 40'000'000;
+    p.max_test_bytes = 250'000'000;
+    // A throttled path: BT flows moved 0.7 MB, control flows 12 MB (at the cap), 200 MB spent.
+    std::vector<shape_bytes> moved;
+    for (direction d : {direction::upload, direction::download})
+        for (test_port port : {test_port::bt, test_port::neutral}) {
+            moved.push_back({d, port, flow_kind::bt, 700'000});
+            moved.push_back({d, port, flow_kind::control, 12'000'000});
+        }
+    // 50 MB left. A rerun BT flow is expected at 1.05 MB, a control flow at the cap's bound
+    // (14.4 MB, below 1.5 x 12 MB). download/bt needs 6 flows (60 MB: its port comparison's
+    // neutral control flows too) and does not fit; download/neutral needs 4 (31 MB) and does;
+    // after it, neither upload comparison fits.
+    auto f = fit_confirmation(all, p, 200'000'000, moved);
+    ASSERT_EQ(f.rerun.size(), 1u);
+    EXPECT_EQ(f.rerun[0].dir, direction::download);
+    EXPECT_EQ(f.rerun[0].port, test_port::neutral);
+    EXPECT_EQ(f.skipped.size(), 3u);
+    // With 120 MB spent, all four fit: 16 flows, 124 MB of the 130 MB left.
+    f = fit_confirmation(all, p, 120'000'000, moved);
+    EXPECT_EQ(f.rerun.size(), 4u);
+    // No cap: the figures alone decide (1.5 x what the first run moved).
+    schedule_params uncapped = p;
+    uncapped.max_rate_bps = 0;
+    f = fit_confirmation(all, uncapped, 0, moved);
+    EXPECT_EQ(f.rerun.size(), 4u); // 8 x 1.05 + 8 x 18 = 152 MB of 250
+    f = fit_confirmation(all, uncapped, 200'000'000, moved);
+    EXPECT_LT(f.rerun.size(), 4u);
 }
 
 } // namespace

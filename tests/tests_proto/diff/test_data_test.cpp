@@ -24,6 +24,18 @@ flow_spec spec(std::uint16_t index, direction dir, test_port port, flow_kind kin
     return s;
 }
 
+// Calls f(spec) for the 16 flows of the default test: two repetitions of BT and control on both
+// ports, download and upload, indexed in that order.
+template <class F>
+void for_each_default_flow(F&& f) {
+    std::uint16_t i = 0;
+    for (std::uint32_t rep = 0; rep < 2; ++rep)
+        for (direction d : {direction::download, direction::upload})
+            for (test_port p : {test_port::bt, test_port::neutral})
+                for (flow_kind k : {flow_kind::bt, flow_kind::control})
+                    f(spec(i++, d, p, k));
+}
+
 flow_measurement completed(std::uint16_t index, std::uint64_t per_interval) {
     flow_measurement m;
     m.index = index;
@@ -44,28 +56,23 @@ struct early_reset_test {
     std::vector<flow_measurement> provider;
 
     early_reset_test() {
-        std::uint16_t i = 0;
-        for (std::uint32_t rep = 0; rep < 2; ++rep)
-            for (direction d : {direction::download, direction::upload})
-                for (test_port p : {test_port::bt, test_port::neutral})
-                    for (flow_kind k : {flow_kind::bt, flow_kind::control}) {
-                        schedule.push_back(spec(i, d, p, k));
-                        if (k == flow_kind::bt) {
-                            flow_measurement a;
-                            a.index = i;
-                            a.end = flow_end::reset_received;
-                            a.resets_received = 1;
-                            agent.push_back(a);
-                            flow_measurement pr;
-                            pr.index = i;
-                            pr.end = flow_end::not_run;
-                            provider.push_back(pr);
-                        } else {
-                            agent.push_back(completed(i, 1'250'000));
-                            provider.push_back(completed(i, 1'250'000));
-                        }
-                        ++i;
-                    }
+        for_each_default_flow([&](const flow_spec& s) {
+            schedule.push_back(s);
+            if (s.kind == flow_kind::bt) {
+                flow_measurement a;
+                a.index = s.index;
+                a.end = flow_end::reset_received;
+                a.resets_received = 1;
+                agent.push_back(a);
+                flow_measurement pr;
+                pr.index = s.index;
+                pr.end = flow_end::not_run;
+                provider.push_back(pr);
+            } else {
+                agent.push_back(completed(s.index, 1'250'000));
+                provider.push_back(completed(s.index, 1'250'000));
+            }
+        });
     }
 
     test_analysis analyse_with(std::optional<unidentified_connections> u) const {
@@ -121,6 +128,55 @@ TEST(TestData, AttestedFlowsTakeTheProvidersSide) {
         EXPECT_EQ(provider_side->sent, 0u);
         EXPECT_TRUE(has_forged_reset(r));
     }
+}
+
+} // namespace
+} // namespace glasnode::proto::diff
+
+namespace glasnode::proto::diff {
+namespace {
+
+// Both ends' account of a test whose BT flows ran at 2 Mbit/s and control flows at 40 Mbit/s.
+test_data throttled_test() {
+    std::vector<flow_spec> schedule;
+    std::vector<flow_measurement> agent, provider;
+    for_each_default_flow([&](const flow_spec& s) {
+        schedule.push_back(s);
+        const std::uint64_t per_interval = s.kind == flow_kind::bt ? 62'500 : 1'250'000;
+        agent.push_back(completed(s.index, per_interval));
+        agent.back().bytes_sent = 1000;
+        agent.back().bytes_received = per_interval * 10;
+        provider.push_back(completed(s.index, per_interval));
+    });
+    test_data data;
+    data.runs.push_back(match_measurements(schedule, agent, provider));
+    data.unidentified.emplace_back();
+    return data;
+}
+
+TEST(TestData, APositiveVerdictTheBudgetLeftUnconfirmedIsInconclusive) {
+    test_data data = throttled_test();
+    ASSERT_TRUE(analyse_runs(data).ok());
+    for (const auto& v : data.analysis.verdicts)
+        ASSERT_EQ(v.outcome, verdict::throttled) << to_string(v.dir) << " " << to_string(v.port);
+    data.unconfirmed_keys = {{direction::download, test_port::bt}};
+    ASSERT_TRUE(analyse_runs(data).ok());
+    for (const auto& v : data.analysis.verdicts) {
+        const bool skipped = v.dir == direction::download && v.port == test_port::bt;
+        EXPECT_EQ(v.outcome, skipped ? verdict::inconclusive : verdict::throttled);
+        if (skipped) {
+            EXPECT_EQ(v.why, basis::none);
+            EXPECT_FALSE(v.onset.has_value());
+        }
+    }
+}
+
+TEST(TestData, AgentBytesCountBothDirectionsOfEveryRun) {
+    test_data data = throttled_test();
+    // 8 BT flows of 625,000 bytes and 8 control flows of 12,500,000, plus 1000 sent each.
+    EXPECT_EQ(agent_bytes(data), 8u * 625'000u + 8u * 12'500'000u + 16u * 1000u);
+    data.runs.push_back(data.runs.front());
+    EXPECT_EQ(agent_bytes(data), 2u * (8u * 625'000u + 8u * 12'500'000u + 16u * 1000u));
 }
 
 } // namespace

@@ -67,18 +67,23 @@ bytes error_reply(wire::wire_error code, std::string reason) {
     return wire::encode_message(e);
 }
 
-// A receiver-side series at `mbps` with small wobble, and the sender's plain record.
+// A receiver-side series at `mbps` with small wobble, and the sender's plain record; each end
+// counts the second's bytes it received or sent.
 flow_measurement measured(std::uint16_t index, flow_role role, double mbps) {
     flow_measurement m;
     m.index = index;
     m.role = role;
     m.end = flow_end::completed;
+    const auto bytes = static_cast<std::uint64_t>(mbps * 1e6 / 8);
     if (role == flow_role::leech) {
         m.sample_interval_us = 10'000;
         m.duration_us = 1'000'000;
         const double per_interval = mbps * 1e6 / 8 * 0.01;
         for (int k = 0; k < 100; ++k)
             m.samples.push_back(static_cast<std::uint64_t>(per_interval * (1.0 + 0.01 * (k % 5))));
+        m.bytes_received = bytes;
+    } else {
+        m.bytes_sent = bytes;
     }
     return m;
 }
@@ -205,6 +210,76 @@ TEST(agent_core, a_throttled_comparison_is_rerun_and_confirmed) {
         EXPECT_TRUE(v.confirmed);
         EXPECT_EQ(v.runs, 2u);
     }
+}
+
+TEST(agent_core, the_byte_budget_confirms_what_fits_and_leaves_the_rest_inconclusive) {
+    seeded_random rng(2);
+    agent_options o = short_options();
+    o.confirm = true;
+    o.schedule.max_rate_bps = 40'000'000; // a flow of 1 s moves at most 5.8 MB
+    o.schedule.max_test_bytes = 80'000'000;
+    agent a(o, rng);
+    time_point now = t0;
+    auto out = a.start(now);
+    const auto first = sent<negotiate>(out);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(first[0].max_rate_bps, 40'000'000u); // asked of the provider's seeds too
+    now += 10ms;
+    out = a.receive(now, wire::encode_message(a_grant()));
+    // The first run moves 44 MB (control at 5 MB a flow, BT at 0.5 MB): 36 MB are left. A rerun
+    // BT flow is expected at 0.75 MB, a control flow at the cap's 5.8 MB: download/bt's six
+    // flows (24.7 MB) fit; download/neutral's four share its neutral control flows, so the two
+    // together are 8 flows (26.2 MB); either upload comparison would pass 36 MB.
+    auto run = play_run(a, now, out, 0.1, first[0].schedule);
+    const auto rerun = sent<negotiate>(run.last);
+    ASSERT_EQ(rerun.size(), 1u);
+    EXPECT_EQ(rerun[0].schedule.size(), 8u);
+    now += 10ms;
+    out = a.receive(now, wire::encode_message(a_grant()));
+    run = play_run(a, now, out, 0.1, rerun[0].schedule);
+    const auto done = all_of<test_done>(run.last);
+    ASSERT_EQ(done.size(), 1u);
+    const auto& data = done[0].data;
+    ASSERT_EQ(data.confirmed_keys.size(), 1u);
+    EXPECT_EQ(data.confirmed_keys[0].size(), 2u);
+    EXPECT_EQ(data.unconfirmed_keys.size(), 2u);
+    EXPECT_LE(diff::agent_bytes(data), o.schedule.max_test_bytes);
+    for (const auto& v : data.analysis.verdicts) {
+        const bool confirmed = v.dir == direction::download;
+        EXPECT_EQ(v.outcome, confirmed ? verdict::throttled : verdict::inconclusive)
+            << to_string(v.dir) << " " << to_string(v.port);
+        EXPECT_EQ(v.confirmed, confirmed);
+    }
+}
+
+TEST(agent_core, a_rerun_slot_that_could_break_the_budget_is_not_run) {
+    seeded_random rng(2);
+    agent_options o = short_options();
+    o.confirm = true;
+    o.schedule.max_rate_bps = 40'000'000;
+    o.schedule.max_test_bytes = 80'000'000;
+    agent a(o, rng);
+    time_point now = t0;
+    auto out = a.start(now);
+    const auto first = sent<negotiate>(out);
+    out = a.receive(now, wire::encode_message(a_grant()));
+    auto run = play_run(a, now, out, 0.1, first[0].schedule);
+    const auto rerun = sent<negotiate>(run.last);
+    ASSERT_EQ(rerun.size(), 1u);
+    out = a.receive(now, wire::encode_message(a_grant()));
+    // The path stops throttling: every rerun flow moves 5 MB, more than the first run
+    // suggested, so a slot whose flows at the cap could pass the budget is left out.
+    run = play_run(a, now, out, 1.0, rerun[0].schedule);
+    EXPECT_LT(run.slots, rerun[0].schedule.size());
+    const auto done = all_of<test_done>(run.last);
+    ASSERT_EQ(done.size(), 1u);
+    const auto& data = done[0].data;
+    EXPECT_LE(diff::agent_bytes(data), o.schedule.max_test_bytes);
+    // The upload comparisons never fitted; the skipped slot's comparison joins them. The one
+    // rerun in full now says none: one run cannot accuse nor clear.
+    EXPECT_EQ(data.unconfirmed_keys.size(), 3u);
+    for (const auto& v : data.analysis.verdicts)
+        EXPECT_EQ(v.outcome, verdict::inconclusive) << to_string(v.dir) << " " << to_string(v.port);
 }
 
 TEST(agent_core, replies_out_of_order_end_the_test_as_protocol_errors) {

@@ -422,3 +422,46 @@ TEST(NegotiationMessages, CollectReplyUnidentifiedCountsAreOptionalAndChecked) {
 
 } // namespace
 } // namespace glasnode::proto::negotiation
+
+namespace glasnode::proto::negotiation {
+namespace {
+
+TEST(NegotiationMessages, NegotiateMaxRateIsOptional) {
+    negotiate m;
+    m.schedule.push_back(flow_spec{0, direction::download, test_port::bt, flow_kind::bt, 0, 1000});
+    // No cap: the three fields of before, so an older provider reads it.
+    const bytes plain = wire::encode_message(m);
+    auto back = wire::decode_message<negotiate>(plain);
+    ASSERT_TRUE(back.ok()) << back.err().describe();
+    EXPECT_EQ(back->max_rate_bps, 0u);
+    m.max_rate_bps = 40'000'000;
+    const bytes capped = wire::encode_message(m);
+    EXPECT_GT(capped.size(), plain.size());
+    back = wire::decode_message<negotiate>(capped);
+    ASSERT_TRUE(back.ok()) << back.err().describe();
+    EXPECT_EQ(*back, m);
+    // A rate that is not a count, and a fifth field, are refused.
+    const auto with = [](auto&& last, std::uint32_t fields) {
+        return raw_message(negotiate::type_id, [&](wire::packer& pk) {
+            pk.pack_array(fields);
+            pack_str(pk, "diff");
+            pk.pack_uint32(1);
+            pk.pack_array(0);
+            last(pk);
+        });
+    };
+    EXPECT_FALSE(
+        wire::decode_message<negotiate>(with([](wire::packer& pk) { pk.pack(-5); }, 4)).ok());
+    EXPECT_FALSE(
+        wire::decode_message<negotiate>(with([](wire::packer& pk) { pk.pack("fast"); }, 4)).ok());
+    EXPECT_FALSE(wire::decode_message<negotiate>(with(
+                                                     [](wire::packer& pk) {
+                                                         pk.pack(1u);
+                                                         pk.pack(1u);
+                                                     },
+                                                     5))
+                     .ok());
+}
+
+} // namespace
+} // namespace glasnode::proto::negotiation

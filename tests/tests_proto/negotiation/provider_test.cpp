@@ -602,3 +602,36 @@ TEST(ProviderDeterminism, SameSeedSameEffects) {
 
 } // namespace
 } // namespace glasnode::proto::negotiation
+
+namespace glasnode::proto::negotiation {
+namespace {
+
+// The pacing cap of a test's provider seeds: the agent's, lowered to the provider's own.
+std::uint64_t assigned_rate(std::uint64_t agent_cap, std::uint64_t provider_cap) {
+    seeded_random rng(3);
+    provider_options o;
+    o.max_rate_bps = provider_cap;
+    provider p(o, rng);
+    negotiate m = negotiate_of(small_schedule());
+    m.max_rate_bps = agent_cap;
+    const auto g = only_reply<grant>(p.on_negotiate(t0, 4, m), 4);
+    EXPECT_TRUE(g.has_value());
+    if (!g)
+        return 0;
+    const flow_spec f = small_schedule().front();
+    const auto a = p.authorize_flow(t0 + 1s, f.kind, flow_info_hash(g->token, f.index), f.port);
+    const auto* assignment = std::get_if<flow_assignment>(&a);
+    EXPECT_NE(assignment, nullptr) << to_string(std::get<flow_refusal>(a));
+    return assignment != nullptr ? assignment->max_rate_bps : 0;
+}
+
+TEST(ProviderPacing, SeedsPaceAtTheLowerOfBothCaps) {
+    EXPECT_EQ(assigned_rate(0, 0), 0u); // nobody asked: no cap
+    EXPECT_EQ(assigned_rate(40'000'000, 0), 40'000'000u);
+    EXPECT_EQ(assigned_rate(0, 10'000'000), 10'000'000u);
+    EXPECT_EQ(assigned_rate(40'000'000, 10'000'000), 10'000'000u);
+    EXPECT_EQ(assigned_rate(5'000'000, 10'000'000), 5'000'000u);
+}
+
+} // namespace
+} // namespace glasnode::proto::negotiation
