@@ -418,6 +418,11 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         auto f = flow_from_json(jf);
         if (!f)
             return f.err();
+        // What the analysis would refuse of it, refused here, naming the flow.
+        if (auto st = proto::check_flow_figures(proto::diff::to_flow_records(std::span(&*f, 1))[0]);
+            !st)
+            return make_error(st.err().code, fmt::format("flow {} of run {} {}", f->spec.index,
+                                                         *run, st.err().reason));
         if (r.runs.size() <= *run)
             r.runs.resize(*run + 1);
         r.runs[*run].push_back(std::move(*f));

@@ -78,8 +78,10 @@ flow_record read_flow(fuzz::fuzz_input& r, bool& oversized_used) {
     return f;
 }
 
-bool valid_number(double v) {
-    return std::isfinite(v) && v >= 0.0;
+// As verdict.hpp states it: a rate is 0 or within [min_positive_rate_bps, max_input_rate_bps].
+bool valid_rate(double v) {
+    return std::isfinite(v) &&
+           (v == 0.0 || (v >= min_positive_rate_bps && v <= max_input_rate_bps));
 }
 
 // The reset rule restated from the header: a received reset the other end did not send.
@@ -266,9 +268,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bool malformed = false;
     for (const flow_record& f : flows) {
         too_big |= f.interval_bps.size() > max_samples_per_flow;
-        malformed |= !valid_number(f.mean_bps) || !valid_number(f.interval_s);
+        malformed |= !valid_rate(f.mean_bps) || !std::isfinite(f.interval_s) ||
+                     f.interval_s < 0.0 || f.interval_s > max_interval_s;
         for (double s : f.interval_bps)
-            malformed |= !valid_number(s);
+            malformed |= !valid_rate(s);
     }
 
     const auto result = analyse(flows, settings);

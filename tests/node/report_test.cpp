@@ -206,6 +206,16 @@ TEST(ReportJson, TheByteBudgetAndWhatItLeftUnconfirmedReadBack) {
     EXPECT_NE(refused.err().reason.find("unconfirmed"), std::string::npos);
 }
 
+TEST(ReportJson, FiguresNoFlowCanHaveAreRefusedNamingTheFlow) {
+    nlohmann::json j = to_json(sample_report());
+    j["flows"][2]["interval_ms"] = 1e12; // an interval of 31 years
+    auto back = report_from_json(j);
+    ASSERT_FALSE(back);
+    EXPECT_EQ(back.err().code, errc::invalid_argument);
+    EXPECT_NE(back.err().reason.find("outside what a flow can have"), std::string::npos)
+        << back.err().reason;
+}
+
 TEST(ReportJson, OlderReportsConfirmWhatTheirRerunsSequentialFlowsCover) {
     auto j = to_json(sample_report());
     ASSERT_EQ(j.at("confirmations").size(), 1u);

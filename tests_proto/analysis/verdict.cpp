@@ -68,9 +68,32 @@ namespace {
 
 using flow_list = std::vector<const flow_record*>;
 
-bool finite_non_negative(double v) {
-    return std::isfinite(v) && v >= 0.0;
+// A rate a flow can have: 0, or between min_positive_rate_bps and max_input_rate_bps.
+bool plausible_rate(double v) {
+    return std::isfinite(v) &&
+           (v == 0.0 || (v >= min_positive_rate_bps && v <= max_input_rate_bps));
 }
+
+bool plausible_interval(double v) {
+    return std::isfinite(v) && v >= 0.0 && v <= max_interval_s;
+}
+
+} // namespace
+
+status check_flow_figures(const flow_record& f) {
+    if (!plausible_rate(f.mean_bps) || !plausible_interval(f.interval_s))
+        return make_error(errc::invalid_argument, "has a throughput or interval that is negative, "
+                                                  "non-finite or outside what a flow can have");
+    for (double s : f.interval_bps) {
+        if (!plausible_rate(s))
+            return make_error(errc::invalid_argument,
+                              "has an interval sample that is negative, non-finite or outside "
+                              "what a flow can have");
+    }
+    return {};
+}
+
+namespace {
 
 status validate(std::span<const flow_record> flows) {
     if (flows.size() > max_flows) {
@@ -86,18 +109,8 @@ status validate(std::span<const flow_record> flows) {
                                                         " samples, limit " +
                                                         std::to_string(max_samples_per_flow));
         }
-        if (!finite_non_negative(f.mean_bps) || !finite_non_negative(f.interval_s)) {
-            return make_error(errc::invalid_argument,
-                              "flow " + std::to_string(i) +
-                                  " has a negative or non-finite throughput or interval");
-        }
-        for (double s : f.interval_bps) {
-            if (!finite_non_negative(s)) {
-                return make_error(errc::invalid_argument,
-                                  "flow " + std::to_string(i) +
-                                      " has a negative or non-finite interval sample");
-            }
-        }
+        if (auto st = check_flow_figures(f); !st)
+            return make_error(st.err().code, "flow " + std::to_string(i) + " " + st.err().reason);
     }
     return {};
 }

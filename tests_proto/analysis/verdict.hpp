@@ -42,7 +42,9 @@
 // (Wehe's practice); merge_rerun combines the two runs. reset-injected needs no rerun: the
 // counters of the two ends already prove it.
 //
-// Errors: analyse() returns errc::invalid_argument for non-finite or negative throughputs and
+// Errors: analyse() returns errc::invalid_argument for non-finite or negative throughputs, and
+// for rates or intervals outside what a flow can have (min_positive_rate_bps, max_input_rate_bps,
+// max_interval_s), and
 // errc::limit_exceeded above max_flows / max_samples_per_flow. Network failures are data (flow
 // ends, resets), never errors.
 // Thread-safety: pure functions, no shared state.
@@ -88,6 +90,17 @@ struct flow_record {
 };
 
 inline constexpr std::size_t max_flows = 1024;
+// What a flow's figures can be: a rate is 0 or within [1e-4 bit/s, 1 Pbit/s] (one byte in a
+// day's interval to far beyond any link), an interval at most 10^4 s. Within these, no sum,
+// product or ratio of the analysis leaves the double's range (fuzz_analysis found the ones
+// that did at the ends of it).
+inline constexpr double min_positive_rate_bps = 1e-4;
+inline constexpr double max_input_rate_bps = 1e15;
+inline constexpr double max_interval_s = 1e4;
+
+// errc::invalid_argument (reason "has ...") when the flow's rates or interval are outside the
+// above; what analyse() checks of each flow, for readers that take flows from files.
+status check_flow_figures(const flow_record& f);
 
 enum class verdict : std::uint8_t { none, throttled, blocked, reset_injected, inconclusive };
 enum class basis : std::uint8_t { none, content, port };

@@ -724,6 +724,23 @@ TEST(Verdict, RejectsMalformedInput) {
     flows[2].mean_bps = -1.0;
     EXPECT_EQ(analyse(flows).err().code, errc::invalid_argument);
 
+    // Outside what a flow can have: sums and ratios of such rates leave the double's range.
+    flows = sequential_test();
+    flows[0].interval_bps[0] = 1.7e308;
+    EXPECT_EQ(analyse(flows).err().code, errc::invalid_argument);
+    flows = sequential_test();
+    flows[0].interval_bps[0] = 5e-324;
+    EXPECT_EQ(analyse(flows).err().code, errc::invalid_argument);
+    flows = sequential_test();
+    flows[0].interval_s = 1e300;
+    EXPECT_EQ(analyse(flows).err().code, errc::invalid_argument);
+    // Its ends are accepted: nothing, one byte a day, a petabit.
+    flows = sequential_test();
+    flows[0].interval_bps[0] = 0.0;
+    flows[0].interval_bps[1] = min_positive_rate_bps;
+    flows[0].interval_bps[2] = max_input_rate_bps;
+    EXPECT_TRUE(analyse(flows).ok());
+
     flows = sequential_test();
     flows[0].interval_bps.assign(max_samples_per_flow + 1, 1.0);
     EXPECT_EQ(analyse(flows).err().code, errc::limit_exceeded);
