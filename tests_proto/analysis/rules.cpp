@@ -72,34 +72,6 @@ glasnost_outcome glasnost_rule(std::span<const double> test_means,
     return out;
 }
 
-namespace {
-
-// The normalised area when the plain sums overflow (rates near the double's range) or the
-// width is so small beside the other side's rates that the ratio does: computed on the samples
-// scaled to their joint maximum, where every gap and the area stay within [0, 1], and capped at
-// max_wehe_area (one side at under 1e-12 of the other's peak). Real flows never get here: their
-// rates are whole bytes per interval, far inside the range.
-constexpr double max_wehe_area = 1e12;
-
-void extreme_area(std::span<const double> test, std::span<const double> reference, double width,
-                  wehe_outcome& out) {
-    const double scale = std::max(max_of(test), max_of(reference));
-    std::vector<double> a(test.begin(), test.end()), b(reference.begin(), reference.end());
-    for (double& x : a)
-        x /= scale;
-    for (double& x : b)
-        x /= scale;
-    const cdf_area area = area_between_cdfs(a, b);
-    const double w = width / scale;
-    auto bounded = [](double v) {
-        return std::isnan(v) ? 0.0 : std::clamp(v, -max_wehe_area, max_wehe_area);
-    };
-    out.area = bounded(area.absolute / w);
-    out.signed_area = bounded(area.signed_area / w);
-}
-
-} // namespace
-
 wehe_outcome wehe_rule(std::span<const double> test_samples,
                        std::span<const double> reference_samples,
                        const analysis_settings& settings) {
@@ -129,8 +101,14 @@ wehe_outcome wehe_rule(std::span<const double> test_samples,
         const cdf_area area = area_between_cdfs(test_samples, reference_samples);
         out.area = area.absolute / width;
         out.signed_area = area.signed_area / width;
-        if (!std::isfinite(out.area) || !std::isfinite(out.signed_area))
-            extreme_area(test_samples, reference_samples, width, out);
+        if (!std::isfinite(out.area) || !std::isfinite(out.signed_area)) {
+            // Rates at the ends of the double's range, which analyse() refuses before any rule
+            // runs (check_flow_figures): no flow has them, so no decision either.
+            out.area = 0.0;
+            out.signed_area = 0.0;
+            out.decision = rule_decision::not_applicable;
+            return out;
+        }
     }
     out.area_threshold =
         std::max(out.test_mean_bps, out.reference_mean_bps) > settings.wehe_fast_bps

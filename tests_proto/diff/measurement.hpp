@@ -62,6 +62,11 @@ struct flow_measurement {
     friend bool operator==(const flow_measurement&, const flow_measurement&) = default;
 };
 
+// What a flow cost its end on the wire, both ways: what a byte budget counts.
+constexpr std::uint64_t wire_bytes(const flow_measurement& m) noexcept {
+    return m.bytes_sent + m.bytes_received;
+}
+
 // What a provider's test ports saw, during one test, of connections from the agent's address
 // that they could not tie to a flow of it: closed before a valid handshake arrived (a DPI box
 // that answers the first BitTorrent packet with a RST leaves the provider nothing else), or

@@ -80,6 +80,16 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                          const schedule_params& params, random_source& rng,
                                          std::uint16_t first_index, std::uint16_t first_group);
 
+// Whether flow `f` of a confirmation rerun serves comparison `k`: one of its own (direction,
+// port), or, for control on the neutral port, the BT port's port comparison (the reference
+// make_confirmation adds for it). Every flow make_confirmation(which) builds serves some key
+// of `which`.
+constexpr bool serves(const flow_spec& f, const comparison_key& k) noexcept {
+    return k.dir == f.dir &&
+           (k.port == f.port || (k.port == test_port::bt && f.port == test_port::neutral &&
+                                 f.kind == flow_kind::control));
+}
+
 // The comparisons of `which` (in order of priority) whose rerun is expected to fit in the bytes
 // the test has left (params.max_test_bytes - used_bytes). A rerun flow is expected to move 1.5 x
 // the most a first-run flow of its direction, port and kind moved (`moved`: bytes per flow of

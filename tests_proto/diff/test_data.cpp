@@ -156,7 +156,7 @@ std::uint64_t agent_bytes(const test_data& data) noexcept {
     std::uint64_t bytes = 0;
     for (const auto& run : data.runs)
         for (const measured_flow& f : run)
-            bytes += f.agent.bytes_sent + f.agent.bytes_received;
+            bytes += wire_bytes(f.agent);
     return bytes;
 }
 

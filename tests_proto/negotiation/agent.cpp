@@ -235,13 +235,7 @@ void agent::start_slot(time_point now, agent_effects& out) {
 
 bool agent::rerun_slot_fits(const std::vector<flow_spec>& slot) {
     const diff::schedule_params& p = m_options.schedule;
-    // Which confirmations a flow serves: its own (direction, port), and the BT port's port
-    // comparison for control on the neutral port.
-    auto serves = [](const flow_spec& f, const diff::comparison_key& k) {
-        return k.dir == f.dir &&
-               (k.port == f.port || (k.port == test_port::bt && f.port == test_port::neutral &&
-                                     f.kind == flow_kind::control));
-    };
+    using diff::serves;
     auto needed = [&](const flow_spec& f) {
         return std::any_of(m_confirming.begin(), m_confirming.end(),
                            [&](const diff::comparison_key& k) { return serves(f, k); });
@@ -251,7 +245,7 @@ bool agent::rerun_slot_fits(const std::vector<flow_spec>& slot) {
     if (fits && p.max_test_bytes > 0 && p.max_rate_bps > 0) {
         std::uint64_t used = diff::agent_bytes(m_data), worst = 0;
         for (const flow_measurement& m : m_mine)
-            used += m.bytes_sent + m.bytes_received;
+            used += diff::wire_bytes(m);
         for (const flow_spec& f : slot)
             worst += diff::flow_byte_bound(f.duration_ms, p.max_rate_bps);
         fits = used + worst <= p.max_test_bytes;
@@ -325,8 +319,7 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
                          [&](const auto& a, const auto& b) { return severity(a) < severity(b); });
         std::vector<diff::shape_bytes> moved;
         for (const diff::measured_flow& f : m_data.runs.front())
-            moved.push_back({f.spec.dir, f.spec.port, f.spec.kind,
-                             f.agent.bytes_sent + f.agent.bytes_received});
+            moved.push_back({f.spec.dir, f.spec.port, f.spec.kind, diff::wire_bytes(f.agent)});
         auto fitted =
             diff::fit_confirmation(wanted, m_options.schedule, diff::agent_bytes(m_data), moved);
         m_confirming = std::move(fitted.rerun);

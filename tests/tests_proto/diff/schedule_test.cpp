@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -195,6 +196,36 @@ TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
     schedule_params together;
     together.directions_together = true;
     EXPECT_EQ(slots_of(make_confirmation(which, together, rng, 100, 50)).size(), 8u);
+}
+
+TEST(schedule, every_confirmation_flow_serves_a_comparison_it_was_built_for) {
+    // The agent skips a rerun slot none of whose flows serves a comparison still confirming:
+    // `serves` must agree with what make_confirmation builds, for every subset of keys.
+    const comparison_key all[] = {{direction::upload, test_port::bt},
+                                  {direction::upload, test_port::neutral},
+                                  {direction::download, test_port::bt},
+                                  {direction::download, test_port::neutral}};
+    seeded_random rng(9);
+    for (unsigned mask = 1; mask < 16; ++mask) {
+        std::vector<comparison_key> which;
+        for (unsigned i = 0; i < 4; ++i)
+            if (mask & (1u << i))
+                which.push_back(all[i]);
+        for (const schedule_params& p : {schedule_params{}, with_pairs()}) {
+            for (const flow_spec& f : make_confirmation(which, p, rng, 0, 0))
+                EXPECT_TRUE(std::any_of(which.begin(), which.end(),
+                                        [&](const comparison_key& k) { return serves(f, k); }))
+                    << "mask " << mask;
+        }
+    }
+    // Control on the neutral port is the BT port's reference; BT on the neutral port is not.
+    const flow_spec neutral_control{
+        .dir = direction::upload, .port = test_port::neutral, .kind = flow_kind::control};
+    flow_spec neutral_bt = neutral_control;
+    neutral_bt.kind = flow_kind::bt;
+    EXPECT_TRUE(serves(neutral_control, {direction::upload, test_port::bt}));
+    EXPECT_FALSE(serves(neutral_bt, {direction::upload, test_port::bt}));
+    EXPECT_FALSE(serves(neutral_control, {direction::download, test_port::bt}));
 }
 
 TEST(schedule, confirmation_shares_the_neutral_reference_and_keeps_pairs) {
