@@ -216,7 +216,10 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
     o.schedule.flow_duration = std::chrono::milliseconds(r.flow_duration_ms);
     o.schedule.sequential_repetitions = r.repetitions;
     o.schedule.concurrent_repetitions = r.pairs;
-    o.schedule.directions_together = r.directions_together;
+    o.schedule.pairing = r.directions_together
+                             ? proto::diff::direction_pairing::together
+                             : proto::diff::parse_direction_pairing(r.directions)
+                                   .value_or(proto::diff::direction_pairing::apart);
     o.schedule.max_rate_bps = static_cast<std::uint64_t>(r.max_rate_mbps * 1e6 + 0.5);
     o.schedule.max_test_bytes = static_cast<std::uint64_t>(r.max_test_mb * 1e6 + 0.5);
     o.confirm = r.confirm && r.only_kind.empty();

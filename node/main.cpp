@@ -128,10 +128,15 @@ int main(int argc, char** argv) {
                         "Also run each comparison's BT and control flows together this many "
                         "times (the paired rule judges them from 3 on)")
             ->check(CLI::Range(0u, 5u));
+        cmd->add_option("--directions", test_req.directions,
+                        "apart (default): one direction at a time; auto: run each upload flow "
+                        "beside its download twin (same port and kind) once the first control "
+                        "flows showed a symmetric enough path, half the time; together: paired "
+                        "from the start (wrong on an asymmetric link, where the download's ACKs "
+                        "queue behind the upload)")
+            ->check(CLI::IsMember({"auto", "apart", "together"}));
         cmd->add_flag("--directions-together", test_req.directions_together,
-                      "Run each upload flow beside its download twin (same port and kind): half "
-                      "the time on a symmetric link; wrong on an asymmetric one, where the "
-                      "download's ACKs queue behind the upload");
+                      "Same as --directions together");
         cmd->add_option("--max-rate", test_req.max_rate_mbps,
                         "Pace every test flow at no more than this many Mbit/s, both ways "
                         "(default 100; 0: no cap). A throttle above it cannot be seen")

@@ -108,6 +108,8 @@ nlohmann::json to_json(const test_report& r) {
                          {"content_comparison", comparison_json(v.content)}};
         if (v.port_comparison)
             j["port_comparison"] = comparison_json(*v.port_comparison);
+        if (v.endpoint_comparison)
+            j["endpoint_comparison"] = comparison_json(*v.endpoint_comparison);
         if (v.onset)
             j["onset"] = onset_json(*v.onset);
         if (v.policing)
@@ -186,6 +188,11 @@ nlohmann::json to_json(const test_report& r) {
             {"max_rate_mbps", number(static_cast<double>(r.max_rate_bps) / 1e6)},
             {"byte_budget_mb", number(static_cast<double>(r.max_test_bytes) / 1e6)},
             {"agent_wire_mb", number(static_cast<double>(proto::diff::agent_bytes(r)) / 1e6)},
+            {"pairing", proto::diff::to_string(r.pairing)},
+            {"directions_together", r.directions_together},
+            {"pairing_rates_mbps",
+             {{"upload", number(r.pairing_upload_bps / 1e6)},
+              {"download", number(r.pairing_download_bps / 1e6)}}},
             {"unidentified_connections", std::move(unidentified)},
             {"verdicts", std::move(verdicts)},
             {"flows", std::move(flows)}};
@@ -467,6 +474,23 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         r.max_rate_bps = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);
     if (const auto m = j.find("byte_budget_mb"); m != j.end() && m->is_number() && *m >= 0)
         r.max_test_bytes = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);
+    if (const auto p = j.find("pairing"); p != j.end() && p->is_string()) {
+        const auto mode = proto::diff::parse_direction_pairing(p->get<std::string>());
+        if (!mode)
+            return make_error(errc::invalid_argument,
+                              "report field 'pairing' is not auto, apart or together");
+        r.pairing = *mode;
+    }
+    if (const auto t = j.find("directions_together"); t != j.end() && t->is_boolean())
+        r.directions_together = t->get<bool>();
+    if (const auto p = j.find("pairing_rates_mbps"); p != j.end() && p->is_object()) {
+        for (auto [key, into] : {std::pair{"upload", &r.pairing_upload_bps},
+                                 std::pair{"download", &r.pairing_download_bps}}) {
+            const auto v = p->find(key);
+            if (v != p->end() && v->is_number() && *v >= 0 && std::isfinite(v->get<double>()))
+                *into = v->get<double>() * 1e6;
+        }
+    }
     if (const auto c = j.find("confirmations"); c != j.end()) {
         if (!c->is_array() || c->size() + 1 != std::max<std::size_t>(r.runs.size(), 1))
             return make_error(errc::invalid_argument,

@@ -9,7 +9,7 @@
 # GLASNODE_CROSS_SEED=N replaces the row's cross traffic seed (the accuracy benchmark varies it
 # per run); GLASNODE_DELAY_MS=N replaces the row's delay: N ms each way at the router (tb_delay;
 # needs TB_NFQ_DELAY, the built glasnode_nfq_delay), to measure a scenario at a longer RTT;
-# GLASNODE_TEST_ARGS adds options to `glasnode test` (e.g. --directions-together).
+# GLASNODE_TEST_ARGS adds options to `glasnode test` (e.g. --directions apart).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 

@@ -33,6 +33,8 @@ std::string_view to_string(basis b) noexcept {
         return "content";
     case basis::port:
         return "port";
+    case basis::endpoint:
+        return "endpoint";
     }
     return "none";
 }
@@ -48,7 +50,7 @@ std::optional<verdict> parse_verdict(std::string_view text) noexcept {
 }
 
 std::optional<basis> parse_basis(std::string_view text) noexcept {
-    for (basis b : {basis::none, basis::content, basis::port}) {
+    for (basis b : {basis::none, basis::content, basis::port, basis::endpoint}) {
         if (to_string(b) == text) {
             return b;
         }
@@ -433,10 +435,16 @@ comparison compare(const flow_list& test, const flow_list& reference, double dir
 }
 
 port_verdict judge_port(direction dir, test_port port, std::span<const flow_record> flows,
+                        std::span<const flow_record> earlier_references,
                         const analysis_settings& settings) {
     flow_list bt_here;
     flow_list control_here;
     flow_list control_neutral;
+    flow_list clean_references; // this direction's, both ports
+    flow_list later_controls;   // this direction's, both ports
+    for (const flow_record& f : earlier_references)
+        if (f.dir == dir && f.kind == flow_kind::control)
+            clean_references.push_back(&f);
     bool forged_bt = false;
     bool forged_control = false;
     bool forged_neutral_control = false;
@@ -455,6 +463,8 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
             control_neutral.push_back(&f);
             forged_neutral_control |= forged;
         }
+        if (f.kind == flow_kind::control && !f.concurrent_group)
+            (f.clean_reference ? clean_references : later_controls).push_back(&f);
     }
 
     port_verdict v;
@@ -463,6 +473,15 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
     v.content = compare(bt_here, control_here, best, settings);
     if (port == test_port::bt && !control_neutral.empty()) {
         v.port_comparison = compare(control_here, control_neutral, best, settings);
+    }
+    std::optional<comparison> bt_against_references;
+    if (!clean_references.empty() && !later_controls.empty()) {
+        v.endpoint_comparison = compare(later_controls, clean_references, best, settings);
+        flow_list bt_sequential;
+        for (const flow_record* f : bt_here)
+            if (!f->concurrent_group)
+                bt_sequential.push_back(f);
+        bt_against_references = compare(bt_sequential, clean_references, best, settings);
     }
 
     v.forged_reset = forged_bt || forged_control;
@@ -486,6 +505,14 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
             v.outcome = v.port_comparison->outcome;
             v.why = is_positive(v.outcome) ? basis::port : basis::none;
         }
+        // Neither accuses, yet the later controls and BT are both throttled against the clean
+        // references: the path penalises whatever goes to an endpoint once it saw BitTorrent.
+        if (!is_positive(v.outcome) && v.endpoint_comparison &&
+            v.endpoint_comparison->outcome == verdict::throttled && bt_against_references &&
+            bt_against_references->outcome == verdict::throttled) {
+            v.outcome = verdict::throttled;
+            v.why = basis::endpoint;
+        }
     }
 
     const glasnost_outcome& g = v.content.glasnost;
@@ -500,8 +527,10 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
     v.ks_p = v.content.wehe.ks_p;
     v.area = v.content.wehe.area;
     if (v.outcome == verdict::throttled) {
-        const comparison& deciding =
-            v.why == basis::port && v.port_comparison ? *v.port_comparison : v.content;
+        const comparison& deciding = v.why == basis::port && v.port_comparison ? *v.port_comparison
+                                     : v.why == basis::endpoint && v.endpoint_comparison
+                                         ? *v.endpoint_comparison
+                                         : v.content;
         v.onset = deciding.onset;
         v.policing = deciding.policing;
     }
@@ -512,7 +541,16 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
 
 result<test_analysis> analyse(std::span<const flow_record> flows,
                               const analysis_settings& settings) {
+    return analyse(flows, {}, settings);
+}
+
+result<test_analysis> analyse(std::span<const flow_record> flows,
+                              std::span<const flow_record> earlier_references,
+                              const analysis_settings& settings) {
     if (status s = validate(flows); !s) {
+        return s.err();
+    }
+    if (status s = validate(earlier_references); !s) {
         return s.err();
     }
     test_analysis out;
@@ -522,7 +560,7 @@ result<test_analysis> analyse(std::span<const flow_record> flows,
                 return f.dir == dir && f.port == port;
             });
             if (present) {
-                out.verdicts.push_back(judge_port(dir, port, flows, settings));
+                out.verdicts.push_back(judge_port(dir, port, flows, earlier_references, settings));
             }
         }
     }
@@ -547,6 +585,8 @@ verdict comparison_outcome(const port_verdict& v, basis b) {
         return v.content.outcome;
     if (b == basis::port && v.port_comparison)
         return v.port_comparison->outcome;
+    if (b == basis::endpoint && v.endpoint_comparison)
+        return v.endpoint_comparison->outcome;
     return verdict::none;
 }
 

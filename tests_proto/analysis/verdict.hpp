@@ -14,6 +14,13 @@
 //   content: the BT payload is penalised relative to the control payload on the same port;
 //   port:    any payload is penalised on the BT port relative to the neutral port (control on
 //            the BT port against control on the neutral port);
+//   endpoint: any payload is penalised on an endpoint once BitTorrent was seen there (a
+//            classifier that remembers endpoints): the direction's later control flows are
+//            throttled against its clean references (control flows that ran before any BT flow
+//            to their port) and so are the BT flows, while BT and the later controls measure
+//            alike. Decides only when neither the content nor the port comparison accuses;
+//            a confirmation rerun, which has no clean reference of its own, is judged against
+//            the first run's;
 //   none:    no differentiation, or an effect that cannot be attributed (e.g. a forged reset
 //            on the neutral control flow).
 // Severity: reset-injected > blocked > throttled > inconclusive > none. On the BT port a
@@ -87,6 +94,10 @@ struct flow_record {
     // The sender's retransmitted segments per 1448-byte payload segment it delivered (TCP_INFO
     // total retransmits x 1448 / payload bytes); absent when unknown or nothing was delivered.
     std::optional<double> retransmit_fraction;
+    // A control flow that ran before any BitTorrent flow to its port in this test (the
+    // schedule's references): a classifier that remembers endpoints had not seen BitTorrent
+    // there yet.
+    bool clean_reference = false;
 };
 
 inline constexpr std::size_t max_flows = 1024;
@@ -103,9 +114,10 @@ inline constexpr double max_interval_s = 1e4;
 status check_flow_figures(const flow_record& f);
 
 enum class verdict : std::uint8_t { none, throttled, blocked, reset_injected, inconclusive };
-enum class basis : std::uint8_t { none, content, port };
+enum class basis : std::uint8_t { none, content, port, endpoint };
 
-// "none", "throttled", "blocked", "reset-injected", "inconclusive"; "none", "content", "port".
+// "none", "throttled", "blocked", "reset-injected", "inconclusive"; "none", "content", "port",
+// "endpoint".
 std::string_view to_string(verdict v) noexcept;
 std::string_view to_string(basis b) noexcept;
 std::optional<verdict> parse_verdict(std::string_view text) noexcept;
@@ -171,6 +183,9 @@ struct port_verdict {
     double area = 0.0;
     comparison content;
     std::optional<comparison> port_comparison; // only on the BT port
+    // The direction's later control flows against its clean references (both ports pooled):
+    // present when the run has both, or when an earlier run's references were given.
+    std::optional<comparison> endpoint_comparison;
     bool forged_reset = false;
     // The deciding comparison's onset of a delayed throttle (throttled verdicts only).
     std::optional<throttle_onset> onset;
@@ -187,6 +202,11 @@ struct test_analysis {
 };
 
 result<test_analysis> analyse(std::span<const flow_record> flows,
+                              const analysis_settings& settings = {});
+// The same, with the clean references of an earlier run of the test (a confirmation rerun has
+// none of its own: BitTorrent was seen on every port before it), for the endpoint comparison.
+result<test_analysis> analyse(std::span<const flow_record> flows,
+                              std::span<const flow_record> earlier_references,
                               const analysis_settings& settings = {});
 
 // True for throttled, blocked and inconclusive verdicts of a first run.

@@ -67,6 +67,17 @@ constexpr std::uint64_t wire_bytes(const flow_measurement& m) noexcept {
     return m.bytes_sent + m.bytes_received;
 }
 
+// A receiver's (leech's) mean rate over its measurement window, bit/s: its samples' bytes over
+// the window's duration (0 when it has none).
+constexpr double window_rate_bps(const flow_measurement& m) noexcept {
+    if (m.duration_us == 0)
+        return 0.0;
+    std::uint64_t bytes = 0;
+    for (std::uint64_t s : m.samples)
+        bytes += s;
+    return static_cast<double>(bytes) * 8e6 / static_cast<double>(m.duration_us);
+}
+
 // What a provider's test ports saw, during one test, of connections from the agent's address
 // that they could not tie to a flow of it: closed before a valid handshake arrived (a DPI box
 // that answers the first BitTorrent packet with a RST leaves the provider nothing else), or

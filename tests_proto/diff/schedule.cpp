@@ -101,34 +101,6 @@ std::vector<slot> interleave(std::vector<slot> a, std::vector<slot> b, random_so
 
 constexpr test_port both_ports[] = {test_port::bt, test_port::neutral};
 
-// Joins each single-flow slot with the next single-flow slot of the other direction that has
-// the same port and kind (directions_together); slots without such a twin stay alone. Only
-// single-flow slots are joined: a concurrent group keeps to its own direction.
-std::vector<slot> join_directions(std::vector<slot> slots) {
-    std::vector<bool> taken(slots.size(), false);
-    std::vector<slot> out;
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-        if (taken[i])
-            continue;
-        slot s = std::move(slots[i]);
-        if (s.size() == 1) {
-            for (std::size_t j = i + 1; j < slots.size(); ++j) {
-                if (taken[j] || slots[j].size() != 1)
-                    continue;
-                const flow_shape& a = s.front();
-                const flow_shape& b = slots[j].front();
-                if (b.dir != a.dir && b.port == a.port && b.kind == a.kind) {
-                    s.push_back(b);
-                    taken[j] = true;
-                    break;
-                }
-            }
-        }
-        out.push_back(std::move(s));
-    }
-    return out;
-}
-
 } // namespace
 
 std::vector<flow_spec> make_schedule(const schedule_params& params, random_source& rng,
@@ -145,8 +117,23 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
     for (std::uint32_t rep = 0; rep < reps; ++rep) {
         shuffle(dirs, rng);
         std::vector<slot> seq, conc;
+        if (rep == 0 && params.sequential_repetitions > 0) {
+            // The clean references: control on every (direction, port) before any BT flow,
+            // directions alternating, the neutral port's first: the automatic pairing decides
+            // on the first two, and a throttle of the BT port in one direction must not make an
+            // asymmetric path look symmetric. Then this repetition's BT flows, in a random order.
+            std::vector<slot> references;
+            for (test_port port : {test_port::neutral, test_port::bt})
+                for (direction d : dirs)
+                    references.push_back({{d, port, flow_kind::control}});
+            emit(out, references, params.flow_duration, n);
+            for (direction d : dirs)
+                for (test_port port : both_ports)
+                    seq.push_back({{d, port, flow_kind::bt}});
+            shuffle(seq, rng);
+        }
         for (direction d : dirs) {
-            if (rep < params.sequential_repetitions) {
+            if (rep > 0 && rep < params.sequential_repetitions) {
                 auto s = sequential_slots(d, both_ports, rng);
                 seq.insert(seq.end(), s.begin(), s.end());
             }
@@ -155,8 +142,6 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
                 conc.insert(conc.end(), c.begin(), c.end());
             }
         }
-        if (params.directions_together)
-            seq = join_directions(std::move(seq));
         emit(out, interleave(std::move(seq), std::move(conc), rng), params.flow_duration, n);
     }
     if (params.only_kind)
@@ -196,8 +181,6 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
         std::vector<slot> seq;
         for (auto& u : units)
             seq.insert(seq.end(), u.begin(), u.end());
-        if (params.directions_together)
-            seq = join_directions(std::move(seq));
         emit(out, interleave(std::move(seq), std::move(conc), rng), params.flow_duration, n);
     }
     return out;
@@ -254,6 +237,59 @@ fitted_confirmation fit_confirmation(std::span<const comparison_key> which,
         }
     }
     return out;
+}
+
+std::string_view to_string(direction_pairing p) noexcept {
+    switch (p) {
+    case direction_pairing::apart:
+        return "apart";
+    case direction_pairing::together:
+        return "together";
+    case direction_pairing::automatic:
+        return "auto";
+    }
+    return "auto";
+}
+
+std::optional<direction_pairing> parse_direction_pairing(std::string_view s) noexcept {
+    for (direction_pairing p :
+         {direction_pairing::apart, direction_pairing::together, direction_pairing::automatic})
+        if (s == to_string(p))
+            return p;
+    return std::nullopt;
+}
+
+bool paths_allow_pairing(double upload_bps, double download_bps) noexcept {
+    const double narrow = std::min(upload_bps, download_bps);
+    const double wide = std::max(upload_bps, download_bps);
+    return narrow > 0.0 && narrow >= together_min_rate_ratio * wide;
+}
+
+std::size_t join_directions(std::vector<flow_spec>& schedule, std::uint16_t from_group) {
+    std::map<std::uint16_t, std::size_t> size;
+    for (const flow_spec& f : schedule)
+        ++size[f.group];
+    std::vector<bool> taken(schedule.size(), false);
+    std::size_t moved = 0;
+    for (std::size_t i = 0; i < schedule.size(); ++i) {
+        const flow_spec& a = schedule[i];
+        if (taken[i] || a.group < from_group || size[a.group] != 1)
+            continue;
+        for (std::size_t j = i + 1; j < schedule.size(); ++j) {
+            flow_spec& b = schedule[j];
+            if (taken[j] || b.group <= a.group || size[b.group] != 1)
+                continue;
+            if (b.dir != a.dir && b.port == a.port && b.kind == a.kind) {
+                --size[b.group];
+                b.group = a.group;
+                ++size[a.group];
+                taken[i] = taken[j] = true;
+                ++moved;
+                break;
+            }
+        }
+    }
+    return moved;
 }
 
 std::vector<std::vector<flow_spec>> slots_of(std::span<const flow_spec> schedule) {

@@ -52,9 +52,13 @@ std::vector<measured_flow> match_measurements(std::span<const flow_spec> schedul
 // received" -- so a reset the agent met on it before the provider could identify it (a DPI
 // that answers the first BitTorrent packet with a RST) is proven forged. Otherwise such a flow
 // has no provider account and no reset on it can be proven.
+// A control flow is a clean reference when no BT flow to its port (either direction) ran in an
+// earlier slot or its own (slots in group order), unless `bt_seen_earlier` (a rerun: the first
+// run's BT flows went to every port).
 std::vector<flow_record>
 to_flow_records(std::span<const measured_flow> flows,
-                const std::optional<unidentified_connections>& unidentified = std::nullopt);
+                const std::optional<unidentified_connections>& unidentified = std::nullopt,
+                bool bt_seen_earlier = false);
 
 struct test_data {
     std::vector<std::vector<measured_flow>> runs; // [0] the test, [1] its confirmation rerun
@@ -71,6 +75,14 @@ struct test_data {
     // since one run can neither accuse nor clear.
     std::vector<comparison_key> unconfirmed_keys;
     test_analysis analysis; // merged over the runs
+    // How directions were paired (schedule.hpp): the mode asked for, whether upload flows ran
+    // beside their download twins (in some run), and the rates of the first control flow of
+    // each direction the automatic mode decided on, bit/s, as the agent measured them (0: not
+    // measured).
+    direction_pairing pairing = direction_pairing::apart;
+    bool directions_together = false;
+    double pairing_upload_bps = 0.0;
+    double pairing_download_bps = 0.0;
 };
 
 // Analyses every run and merges the reruns' confirmed comparisons into the first

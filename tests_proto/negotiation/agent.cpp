@@ -111,6 +111,7 @@ agent_effects agent::start(time_point now) {
         return out;
     m_last_heard = now;
     m_next_ping = now + m_options.keepalive;
+    m_data.pairing = m_options.schedule.pairing;
     negotiate_run(now, diff::make_schedule(m_options.schedule, m_random), out);
     return out;
 }
@@ -128,6 +129,12 @@ void agent::fail(error why, agent_effects& out) {
 }
 
 void agent::negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out) {
+    // Paired from the start when asked to, and a rerun like the first run once it paired.
+    if (m_options.schedule.pairing == diff::direction_pairing::together ||
+        (m_run > 0 && m_data.directions_together)) {
+        if (diff::join_directions(schedule, 0) > 0)
+            m_data.directions_together = true;
+    }
     auto msg = make_negotiate(schedule, m_options.bounds, m_options.test_version,
                               m_options.schedule.max_rate_bps);
     if (!msg) {
@@ -279,9 +286,58 @@ agent_effects agent::flow_done(time_point now, std::uint16_t index, flow_measure
     m_mine.push_back(std::move(measurement));
     if (m_pending.empty()) {
         ++m_slot;
+        decide_pairing();
         start_slot(now, out);
     }
     return out;
+}
+
+namespace {
+
+// The rate this end saw of a completed flow, bit/s: a leech's window, a seed's payload over the
+// flow's duration (a seed keeps no window; its payload includes the requests still being served
+// at the end, a few percent).
+double own_rate_bps(const flow_measurement& m, const flow_spec& f) {
+    if (m.end != flow_end::completed)
+        return 0.0;
+    if (m.role == flow_role::leech)
+        return diff::window_rate_bps(m);
+    if (f.duration_ms == 0)
+        return 0.0;
+    return static_cast<double>(m.payload_bytes) * 8e3 / static_cast<double>(f.duration_ms);
+}
+
+} // namespace
+
+void agent::decide_pairing() {
+    if (m_run != 0 || m_pairing_decided ||
+        m_options.schedule.pairing != diff::direction_pairing::automatic)
+        return;
+    double up = 0.0, down = 0.0;
+    bool have_up = false, have_down = false;
+    for (const flow_measurement& m : m_mine) {
+        const auto spec = std::find_if(m_schedule.begin(), m_schedule.end(),
+                                       [&](const flow_spec& f) { return f.index == m.index; });
+        if (spec == m_schedule.end() || spec->kind != flow_kind::control ||
+            m.end != flow_end::completed)
+            continue;
+        bool& have = spec->dir == direction::upload ? have_up : have_down;
+        if (!have) {
+            (spec->dir == direction::upload ? up : down) = own_rate_bps(m, *spec);
+            have = true;
+        }
+    }
+    if (!have_up || !have_down)
+        return; // not yet (or one direction only): apart so far
+    m_pairing_decided = true;
+    m_data.pairing_upload_bps = up;
+    m_data.pairing_download_bps = down;
+    if (!diff::paths_allow_pairing(up, down) || m_slot >= m_slots.size())
+        return;
+    if (diff::join_directions(m_schedule, m_slots[m_slot].front().group) > 0) {
+        m_data.directions_together = true;
+        m_slots = diff::slots_of(m_schedule);
+    }
 }
 
 void agent::send_collect(time_point now, agent_effects& out) {

@@ -200,6 +200,9 @@ private:
     // and its flows at the pacing cap fit in the byte budget. If not, the comparisons it serves
     // move from m_confirming to the test's unconfirmed_keys.
     bool rerun_slot_fits(const std::vector<flow_spec>& slot);
+    // direction_pairing::automatic: once the first run has a completed control flow of each
+    // direction, whether the path allows pairing them; if so, the rest of the run is paired.
+    void decide_pairing();
     void send_collect(time_point now, agent_effects& out);
     void on_collect_reply(time_point now, const collect_reply& r, agent_effects& out);
     void send(bytes message, time_point now, agent_effects& out);
@@ -213,6 +216,7 @@ private:
     std::vector<flow_spec> m_schedule;              // the current run's
     std::vector<std::vector<flow_spec>> m_slots;
     std::size_t m_slot = 0;
+    bool m_pairing_decided = false;
     std::vector<std::uint16_t> m_pending; // flows of the current slot not yet reported
     std::vector<flow_measurement> m_mine; // the current run's, as reported
     grant m_grant;

@@ -853,5 +853,102 @@ TEST(Rerun, MergeWholeTests) {
     EXPECT_EQ(merge_rerun(partial, first).verdicts.size(), 4u);
 }
 
+// ---- Endpoint (a classifier that remembers endpoints) -----------------------------------
+
+// A test as the schedule runs it: repetition 0's control flows are the clean references (they
+// ran before any BT flow); `after_bt` multiplies every later flow's rate, control or BT, and
+// `bt` the BT flows' on top (a plain content throttle); `bt_port` every flow on the BT port (a
+// port throttle), references included.
+std::vector<flow_record> referenced_test(double after_bt, double bt = 1.0, double bt_port = 1.0) {
+    std::vector<flow_record> flows;
+    for (std::uint32_t rep = 0; rep < 2; ++rep) {
+        for (direction dir : {direction::download, direction::upload}) {
+            for (test_port port : {test_port::bt, test_port::neutral}) {
+                for (flow_kind kind : {flow_kind::bt, flow_kind::control}) {
+                    const bool reference = rep == 0 && kind == flow_kind::control;
+                    double rate = link_bps * (1.0 - 0.02 * rep);
+                    if (!reference)
+                        rate *= after_bt;
+                    if (kind == flow_kind::bt)
+                        rate *= bt;
+                    if (port == test_port::bt)
+                        rate *= bt_port;
+                    flows.push_back(make_flow(dir, port, kind, rep, rate));
+                    flows.back().clean_reference = reference;
+                }
+            }
+        }
+    }
+    return flows;
+}
+
+TEST(Verdict, LaterFlowsPenalisedAgainstCleanReferencesIsAnEndpointThrottle) {
+    const auto a = run(referenced_test(0.1));
+    for (const port_verdict& v : a.verdicts) {
+        SCOPED_TRACE(std::string(to_string(v.dir)) + " " + std::string(to_string(v.port)));
+        // BT and the later controls measure alike: content alone says nothing.
+        EXPECT_NE(v.content.outcome, verdict::throttled);
+        ASSERT_TRUE(v.endpoint_comparison.has_value());
+        EXPECT_EQ(v.endpoint_comparison->outcome, verdict::throttled);
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::endpoint);
+    }
+    EXPECT_EQ(parse_basis("endpoint"), basis::endpoint);
+    EXPECT_EQ(to_string(basis::endpoint), "endpoint");
+}
+
+TEST(Verdict, CleanReferencesLeaveOtherPoliciesTheirBasis) {
+    // Neutral: the references measure like every other control flow.
+    for (const port_verdict& v : run(referenced_test(1.0)).verdicts) {
+        EXPECT_EQ(v.outcome, verdict::none);
+        ASSERT_TRUE(v.endpoint_comparison.has_value());
+        EXPECT_EQ(v.endpoint_comparison->outcome, verdict::none);
+    }
+    // A content throttle: the later controls run at the references' rate.
+    for (const port_verdict& v : run(referenced_test(1.0, 0.1)).verdicts) {
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::content);
+    }
+    // A port throttle holds the BT port's reference too: port, never endpoint.
+    const auto port = run(referenced_test(1.0, 1.0, 0.1));
+    for (direction dir : {direction::download, direction::upload}) {
+        EXPECT_EQ(find(port, dir, test_port::bt).why, basis::port);
+        EXPECT_NE(find(port, dir, test_port::neutral).why, basis::endpoint);
+    }
+}
+
+TEST(Verdict, ARerunIsJudgedAgainstTheFirstRunsCleanReferences) {
+    const auto first = referenced_test(0.1);
+    std::vector<flow_record> references;
+    for (const flow_record& f : first)
+        if (f.clean_reference)
+            references.push_back(f);
+    // The rerun has no clean flow of its own: everything ran after BitTorrent was seen.
+    auto rerun = referenced_test(0.1);
+    for (flow_record& f : rerun) {
+        f.clean_reference = false;
+        if (f.kind == flow_kind::control && f.repetition == 0) {
+            f.mean_bps *= 0.1;
+            f.interval_bps = samples_around(f.mean_bps, 3);
+        }
+    }
+    auto alone = analyse(rerun);
+    ASSERT_TRUE(alone.ok());
+    for (const port_verdict& v : alone->verdicts)
+        EXPECT_FALSE(v.endpoint_comparison.has_value()); // nothing to compare with
+    auto judged = analyse(rerun, references);
+    ASSERT_TRUE(judged.ok());
+    for (const port_verdict& v : judged->verdicts) {
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::endpoint);
+    }
+    const auto merged = merge_rerun(run(first), *judged);
+    for (const port_verdict& v : merged.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::throttled);
+        EXPECT_EQ(v.why, basis::endpoint);
+        EXPECT_TRUE(v.confirmed);
+    }
+}
+
 } // namespace
 } // namespace glasnode::proto

@@ -16,6 +16,12 @@ std::vector<measured_flow> annotated(const std::vector<flow_spec>& s) {
     return match_measurements(s, {}, {});
 }
 
+schedule_params with_pairs() {
+    schedule_params p;
+    p.concurrent_repetitions = 1;
+    return p;
+}
+
 TEST(schedule, default_test_is_sequential_flows_only) {
     seeded_random rng(1);
     const schedule_params p;
@@ -26,12 +32,12 @@ TEST(schedule, default_test_is_sequential_flows_only) {
     EXPECT_EQ(slots_of(s).size(), s.size());
 }
 
-TEST(schedule, directions_together_pairs_each_upload_flow_with_its_download_twin) {
+TEST(schedule, joined_directions_pair_each_upload_flow_with_its_download_twin) {
     seeded_random rng(1);
-    schedule_params p;
-    p.directions_together = true;
-    const auto s = make_schedule(p, rng);
+    const schedule_params p;
+    auto s = make_schedule(p, rng);
     ASSERT_EQ(s.size(), 2u * 4u * p.sequential_repetitions);
+    EXPECT_EQ(join_directions(s, 0), s.size() / 2);
     for (const auto& f : annotated(s))
         EXPECT_FALSE(f.concurrent); // beside the other direction only: still sequential
     const auto slots = slots_of(s);
@@ -44,14 +50,75 @@ TEST(schedule, directions_together_pairs_each_upload_flow_with_its_download_twin
     }
 }
 
+TEST(schedule, joining_from_a_group_leaves_the_earlier_slots_alone) {
+    // The automatic mode joins once the first references ran: those keep their slots.
+    seeded_random rng(11);
+    auto s = make_schedule({}, rng);
+    const auto before = slots_of(s);
+    const std::uint16_t from = before[2].front().group;
+    const std::size_t moved = join_directions(s, from);
+    const auto after = slots_of(s);
+    ASSERT_GE(after.size(), 2u);
+    EXPECT_EQ(after[0], before[0]);
+    EXPECT_EQ(after[1], before[1]);
+    EXPECT_EQ(moved, 7u); // the other 14 flows, in twins
+    EXPECT_EQ(after.size(), 2u + 7u);
+    EXPECT_EQ(join_directions(s, from), 0u); // nothing left to join
+}
+
 TEST(schedule, one_direction_has_no_twins) {
     seeded_random rng(1);
     schedule_params p;
-    p.directions_together = true;
     p.upload = false;
-    const auto s = make_schedule(p, rng);
+    auto s = make_schedule(p, rng);
     ASSERT_EQ(s.size(), 4u * p.sequential_repetitions);
+    EXPECT_EQ(join_directions(s, 0), 0u);
     EXPECT_EQ(slots_of(s).size(), s.size());
+}
+
+TEST(schedule, clean_references_come_before_any_bittorrent_flow) {
+    // A classifier that remembers endpoints penalises every flow to a port once it saw
+    // BitTorrent there: a control flow of each direction on each port runs before the first BT
+    // flow, and the first two slots are controls of both directions (what pairing decides on).
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+        seeded_random rng(seed);
+        for (const schedule_params& p : {schedule_params{}, with_pairs()}) {
+            const auto slots = slots_of(make_schedule(p, rng));
+            ASSERT_GE(slots.size(), 4u);
+            EXPECT_EQ(slots[0].front().kind, flow_kind::control);
+            EXPECT_EQ(slots[1].front().kind, flow_kind::control);
+            EXPECT_NE(slots[0].front().dir, slots[1].front().dir);
+            // On the neutral port: a port throttle of the BT port in one direction must not
+            // decide the pairing.
+            EXPECT_EQ(slots[0].front().port, test_port::neutral);
+            EXPECT_EQ(slots[1].front().port, test_port::neutral);
+            std::set<test_port> bt_seen;
+            std::set<std::pair<direction, test_port>> referenced;
+            for (const auto& slot : slots) {
+                for (const auto& f : slot) {
+                    if (f.kind == flow_kind::bt)
+                        bt_seen.insert(f.port);
+                    else if (!bt_seen.count(f.port))
+                        referenced.insert({f.dir, f.port});
+                }
+            }
+            EXPECT_EQ(referenced.size(), 4u) << "seed " << seed;
+        }
+    }
+}
+
+TEST(schedule, pairing_needs_a_symmetric_enough_path) {
+    EXPECT_TRUE(paths_allow_pairing(47e6, 48e6));
+    EXPECT_TRUE(paths_allow_pairing(25e6, 50e6));   // exactly the ratio
+    EXPECT_FALSE(paths_allow_pairing(4.7e6, 47e6)); // 10:1, measured wrong together
+    EXPECT_FALSE(paths_allow_pairing(47e6, 4.7e6));
+    EXPECT_FALSE(paths_allow_pairing(0.0, 47e6));
+    EXPECT_FALSE(paths_allow_pairing(0.0, 0.0));
+    for (auto mode :
+         {direction_pairing::apart, direction_pairing::together, direction_pairing::automatic})
+        EXPECT_EQ(parse_direction_pairing(to_string(mode)), mode);
+    EXPECT_EQ(parse_direction_pairing("auto"), direction_pairing::automatic);
+    EXPECT_FALSE(parse_direction_pairing("sometimes").has_value());
 }
 
 TEST(schedule, full_test_covers_every_direction_port_and_kind) {
@@ -82,12 +149,6 @@ TEST(schedule, full_test_covers_every_direction_port_and_kind) {
     }
 }
 
-schedule_params with_pairs() {
-    schedule_params p;
-    p.concurrent_repetitions = 1;
-    return p;
-}
-
 TEST(schedule, groups_are_single_flows_or_matched_pairs) {
     seeded_random rng(2);
     const auto s = make_schedule(with_pairs(), rng);
@@ -104,11 +165,10 @@ TEST(schedule, groups_are_single_flows_or_matched_pairs) {
     }
 }
 
-TEST(schedule, directions_together_leaves_concurrent_pairs_to_their_direction) {
+TEST(schedule, joined_directions_leave_concurrent_pairs_to_their_direction) {
     seeded_random rng(2);
-    schedule_params p = with_pairs();
-    p.directions_together = true;
-    const auto s = make_schedule(p, rng);
+    auto s = make_schedule(with_pairs(), rng);
+    join_directions(s, 0);
     for (const auto& slot : slots_of(s)) {
         ASSERT_EQ(slot.size(), 2u);
         if (slot[0].dir != slot[1].dir) { // sequential twins
@@ -193,9 +253,9 @@ TEST(schedule, confirmation_reruns_only_the_named_comparisons) {
     EXPECT_EQ(slots_of(s).size(), 10u);
     // Together, the only twins are the control flows on the neutral port, which both
     // comparisons rerun.
-    schedule_params together;
-    together.directions_together = true;
-    EXPECT_EQ(slots_of(make_confirmation(which, together, rng, 100, 50)).size(), 8u);
+    auto together = make_confirmation(which, p, rng, 100, 50);
+    join_directions(together, 0);
+    EXPECT_EQ(slots_of(together).size(), 8u);
 }
 
 TEST(schedule, every_confirmation_flow_serves_a_comparison_it_was_built_for) {

@@ -179,5 +179,42 @@ TEST(TestData, AgentBytesCountBothDirectionsOfEveryRun) {
     EXPECT_EQ(agent_bytes(data), 2u * (8u * 625'000u + 8u * 12'500'000u + 16u * 1000u));
 }
 
+TEST(test_data, clean_references_are_the_control_flows_before_any_bt_flow_to_their_port) {
+    seeded_random rng(3);
+    const auto schedule = make_schedule({}, rng);
+    std::vector<flow_measurement> agent, provider;
+    for (const flow_spec& f : schedule) {
+        agent.push_back(completed(f.index, 1'000'000));
+        provider.push_back(completed(f.index, 1'000'000));
+    }
+    const auto flows = match_measurements(schedule, agent, provider);
+    const auto records = to_flow_records(flows);
+    ASSERT_EQ(records.size(), schedule.size());
+    std::size_t clean = 0;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        if (!records[i].clean_reference)
+            continue;
+        ++clean;
+        EXPECT_EQ(records[i].kind, flow_kind::control);
+        EXPECT_LT(schedule[i].group, 4u); // the schedule's four references, nothing later
+    }
+    EXPECT_EQ(clean, 4u);
+    // A rerun: BitTorrent went to every port in the first run.
+    for (const flow_record& r : to_flow_records(flows, std::nullopt, true))
+        EXPECT_FALSE(r.clean_reference);
+    // A BT flow that never ran on either end showed a classifier nothing.
+    auto unrun = flows;
+    for (measured_flow& f : unrun) {
+        if (f.spec.kind == flow_kind::bt && f.spec.port == test_port::neutral) {
+            f.agent.end = flow_end::not_run;
+            f.provider.end = flow_end::not_run;
+        }
+    }
+    std::size_t neutral_clean = 0;
+    for (const flow_record& r : to_flow_records(unrun))
+        neutral_clean += r.clean_reference && r.port == test_port::neutral ? 1 : 0;
+    EXPECT_EQ(neutral_clean, 4u); // every control flow on the neutral port
+}
+
 } // namespace
 } // namespace glasnode::proto::diff
