@@ -1,5 +1,6 @@
 #include "sim/diff_harness.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -45,7 +46,8 @@ public:
         : m_o(o), m_agent_random(splitmix_random::stream(o.seed, agent_node)),
           m_provider_random(splitmix_random::stream(o.seed, provider_node)),
           m_network_random(splitmix_random::stream(o.seed, network_node)),
-          m_agent(o.agent, m_agent_random), m_provider(o.provider, m_provider_random) {}
+          m_agent(o.agent, m_agent_random), m_provider(o.provider, m_provider_random),
+          m_policy(o.policy) {}
     diff_run(const diff_run&) = delete;
     diff_run& operator=(const diff_run&) = delete;
 
@@ -172,8 +174,18 @@ private:
     }
 
     void start_slot(const nego::start_flows& slot) {
-        auto modelled = model_slot(slot.flows, m_o.path, m_o.policy, m_o.timeouts, m_network_random,
+        auto modelled = model_slot(slot.flows, m_o.path, m_policy, m_o.timeouts, m_network_random,
                                    m_o.agent.schedule.max_rate_bps);
+        // A classifier that remembers endpoints learns the ports BitTorrent reached in this slot.
+        if (m_policy.remember_endpoints) {
+            for (std::size_t i = 0; i < slot.flows.size(); ++i) {
+                const auto& f = slot.flows[i];
+                auto& seen = m_policy.remembered_ports;
+                if (f.spec.kind == proto::flow_kind::bt && modelled[i].handshake_at &&
+                    std::find(seen.begin(), seen.end(), f.port) == seen.end())
+                    seen.push_back(f.port);
+            }
+        }
         for (std::size_t i = 0; i < slot.flows.size(); ++i) {
             const nego::flow_to_run& f = slot.flows[i];
             modelled_flow& m = modelled[i];
@@ -244,6 +256,7 @@ private:
     timer m_agent_timer;
     timer m_provider_timer;
     std::vector<event_id> m_flow_events;
+    path_policy m_policy; // m_o.policy with what it has learnt so far (remembered ports)
     bool m_provider_closed = false;
     harness_result m_result;
 };

@@ -22,6 +22,9 @@ bool path_policy::matches(proto::flow_kind kind, direction dir,
         return false;
     if (!(dir == direction::download ? download : upload))
         return false;
+    if (remember_endpoints && std::find(remembered_ports.begin(), remembered_ports.end(),
+                                        to_port) != remembered_ports.end())
+        return true;
     return match == policy_match::content ? kind == proto::flow_kind::bt : to_port == port;
 }
 

@@ -84,6 +84,12 @@ struct path_policy {
     block_mode block = block_mode::drop;
     bool download = true; // directions the policy covers
     bool upload = true;
+    // A classifier that remembers endpoints (nDPI's ip:port cache): once a BitTorrent flow went
+    // to a port, every later flow to it matches, whatever it carries. The ports it remembers
+    // are state the caller carries from slot to slot (diff_harness adds a port after each slot
+    // in which a BT flow reached it); the model only reads them.
+    bool remember_endpoints = false;
+    std::vector<std::uint16_t> remembered_ports;
 
     // True when the policy acts on a flow of this kind and direction to destination `port`.
     bool matches(proto::flow_kind kind, proto::direction dir, std::uint16_t to_port) const noexcept;

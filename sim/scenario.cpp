@@ -211,7 +211,7 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
     const std::string px = "policy";
     GLASNODE_TRY(kind, p.choice(*t, px, "kind",
                                 {"neutral", "content-throttle", "port-throttle", "delayed-throttle",
-                                 "block", "forged-reset"}));
+                                 "stateful-throttle", "block", "forged-reset"}));
     if (!*kind)
         return p.bad("policy.kind", "required");
     s.policy_kind = **kind;
@@ -222,7 +222,7 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
     status keys;
     if (k == "neutral")
         keys = p.only_keys(*t, px, {"kind"}, all, why);
-    else if (k == "content-throttle")
+    else if (k == "content-throttle" || k == "stateful-throttle")
         keys = p.only_keys(*t, px, {"kind", "fraction", "directions"}, all, why);
     else if (k == "port-throttle")
         keys = p.only_keys(*t, px, {"kind", "fraction", "port", "directions"}, all, why);
@@ -243,7 +243,8 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
         pol.action = policy_action::none;
         return {};
     }
-    if (k == "content-throttle" || k == "port-throttle" || k == "delayed-throttle") {
+    if (k == "content-throttle" || k == "port-throttle" || k == "delayed-throttle" ||
+        k == "stateful-throttle") {
         pol.action = policy_action::throttle;
         GLASNODE_TRY(fraction, p.number(*t, px, "fraction", 0, 1, true));
         if (!*fraction)
@@ -255,8 +256,9 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
     if (k == "forged-reset")
         pol.action = policy_action::reset;
 
-    if (k == "content-throttle") {
+    if (k == "content-throttle" || k == "stateful-throttle") {
         pol.match = policy_match::content;
+        pol.remember_endpoints = k == "stateful-throttle";
     } else if (k == "port-throttle") {
         pol.match = policy_match::port;
     } else {
@@ -363,7 +365,7 @@ status parse_expect(const parser& p, const toml::node* n, scenario& s) {
         GLASNODE_TRY(verdict,
                      p.choice(t, px, "verdict",
                               {"none", "throttled", "blocked", "reset-injected", "inconclusive"}));
-        GLASNODE_TRY(basis, p.choice(t, px, "basis", {"none", "content", "port"}));
+        GLASNODE_TRY(basis, p.choice(t, px, "basis", {"none", "content", "port", "endpoint"}));
         if (!*dir || !*port || !*verdict)
             return p.bad(px, "needs direction, port and verdict");
         expected_verdict e;

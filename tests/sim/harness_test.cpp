@@ -74,7 +74,8 @@ TEST_P(sim_scenarios, give_the_expected_verdicts) {
 INSTANTIATE_TEST_SUITE_P(files, sim_scenarios,
                          ::testing::Values("neutral", "noisy_neutral", "content_throttle",
                                            "port_throttle", "block", "forged_reset",
-                                           "delayed_throttle", "forged_reset_first_packet"));
+                                           "delayed_throttle", "forged_reset_first_packet",
+                                           "stateful_throttle"));
 
 TEST(sim_harness, a_clean_test_runs_once_and_a_throttled_one_is_confirmed) {
     const harness_result clean = run(harness_for(load("neutral"), 1));
