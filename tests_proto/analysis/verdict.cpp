@@ -434,26 +434,50 @@ comparison compare(const flow_list& test, const flow_list& reference, double dir
     return c;
 }
 
+// One direction's clean references (its own and an earlier run's) and its later sequential
+// control flows against them: the same for both ports of the direction, so judged once.
+struct endpoint_evidence {
+    flow_list clean_references;
+    std::optional<comparison> later_controls;
+};
+
+double best_rate(direction dir, std::span<const flow_record> flows) {
+    double best = 0.0;
+    for (const flow_record& f : flows)
+        if (f.dir == dir)
+            best = std::max(best, f.mean_bps);
+    return best;
+}
+
+endpoint_evidence judge_endpoint(direction dir, std::span<const flow_record> flows,
+                                 std::span<const flow_record> earlier_references,
+                                 const analysis_settings& settings) {
+    endpoint_evidence e;
+    flow_list later;
+    for (const flow_record& f : earlier_references)
+        if (f.dir == dir && f.kind == flow_kind::control)
+            e.clean_references.push_back(&f);
+    for (const flow_record& f : flows)
+        if (f.dir == dir && f.kind == flow_kind::control && !f.concurrent_group)
+            (f.clean_reference ? e.clean_references : later).push_back(&f);
+    if (!e.clean_references.empty() && !later.empty())
+        e.later_controls = compare(later, e.clean_references, best_rate(dir, flows), settings);
+    return e;
+}
+
 port_verdict judge_port(direction dir, test_port port, std::span<const flow_record> flows,
-                        std::span<const flow_record> earlier_references,
-                        const analysis_settings& settings) {
+                        const endpoint_evidence& endpoint, const analysis_settings& settings) {
     flow_list bt_here;
     flow_list control_here;
     flow_list control_neutral;
-    flow_list clean_references; // this direction's, both ports
-    flow_list later_controls;   // this direction's, both ports
-    for (const flow_record& f : earlier_references)
-        if (f.dir == dir && f.kind == flow_kind::control)
-            clean_references.push_back(&f);
     bool forged_bt = false;
     bool forged_control = false;
     bool forged_neutral_control = false;
-    double best = 0.0;
+    const double best = best_rate(dir, flows);
     for (const flow_record& f : flows) {
         if (f.dir != dir) {
             continue;
         }
-        best = std::max(best, f.mean_bps);
         const bool forged = has_forged_reset(f);
         if (f.port == port) {
             (f.kind == flow_kind::bt ? bt_here : control_here).push_back(&f);
@@ -463,8 +487,6 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
             control_neutral.push_back(&f);
             forged_neutral_control |= forged;
         }
-        if (f.kind == flow_kind::control && !f.concurrent_group)
-            (f.clean_reference ? clean_references : later_controls).push_back(&f);
     }
 
     port_verdict v;
@@ -475,13 +497,13 @@ port_verdict judge_port(direction dir, test_port port, std::span<const flow_reco
         v.port_comparison = compare(control_here, control_neutral, best, settings);
     }
     std::optional<comparison> bt_against_references;
-    if (!clean_references.empty() && !later_controls.empty()) {
-        v.endpoint_comparison = compare(later_controls, clean_references, best, settings);
+    v.endpoint_comparison = endpoint.later_controls;
+    if (v.endpoint_comparison) {
         flow_list bt_sequential;
         for (const flow_record* f : bt_here)
             if (!f->concurrent_group)
                 bt_sequential.push_back(f);
-        bt_against_references = compare(bt_sequential, clean_references, best, settings);
+        bt_against_references = compare(bt_sequential, endpoint.clean_references, best, settings);
     }
 
     v.forged_reset = forged_bt || forged_control;
@@ -555,12 +577,15 @@ result<test_analysis> analyse(std::span<const flow_record> flows,
     }
     test_analysis out;
     for (direction dir : {direction::download, direction::upload}) {
+        std::optional<endpoint_evidence> endpoint;
         for (test_port port : {test_port::bt, test_port::neutral}) {
             const bool present = std::any_of(flows.begin(), flows.end(), [&](const flow_record& f) {
                 return f.dir == dir && f.port == port;
             });
             if (present) {
-                out.verdicts.push_back(judge_port(dir, port, flows, earlier_references, settings));
+                if (!endpoint)
+                    endpoint = judge_endpoint(dir, flows, earlier_references, settings);
+                out.verdicts.push_back(judge_port(dir, port, flows, *endpoint, settings));
             }
         }
     }

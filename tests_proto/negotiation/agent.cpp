@@ -313,26 +313,23 @@ void agent::decide_pairing() {
     if (m_run != 0 || m_pairing_decided ||
         m_options.schedule.pairing != diff::direction_pairing::automatic)
         return;
-    double up = 0.0, down = 0.0;
-    bool have_up = false, have_down = false;
+    std::optional<double> up, down; // the first completed control flow of each direction
     for (const flow_measurement& m : m_mine) {
         const auto spec = std::find_if(m_schedule.begin(), m_schedule.end(),
                                        [&](const flow_spec& f) { return f.index == m.index; });
         if (spec == m_schedule.end() || spec->kind != flow_kind::control ||
             m.end != flow_end::completed)
             continue;
-        bool& have = spec->dir == direction::upload ? have_up : have_down;
-        if (!have) {
-            (spec->dir == direction::upload ? up : down) = own_rate_bps(m, *spec);
-            have = true;
-        }
+        std::optional<double>& rate = spec->dir == direction::upload ? up : down;
+        if (!rate)
+            rate = own_rate_bps(m, *spec);
     }
-    if (!have_up || !have_down)
+    if (!up || !down)
         return; // not yet (or one direction only): apart so far
     m_pairing_decided = true;
-    m_data.pairing_upload_bps = up;
-    m_data.pairing_download_bps = down;
-    if (!diff::paths_allow_pairing(up, down) || m_slot >= m_slots.size())
+    m_data.pairing_upload_bps = *up;
+    m_data.pairing_download_bps = *down;
+    if (!diff::paths_allow_pairing(*up, *down) || m_slot >= m_slots.size())
         return;
     if (diff::join_directions(m_schedule, m_slots[m_slot].front().group) > 0) {
         m_data.directions_together = true;
