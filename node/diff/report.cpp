@@ -110,6 +110,8 @@ nlohmann::json to_json(const test_report& r) {
             j["port_comparison"] = comparison_json(*v.port_comparison);
         if (v.endpoint_comparison)
             j["endpoint_comparison"] = comparison_json(*v.endpoint_comparison);
+        if (v.confirmed_by)
+            j["confirmed_by"] = proto::to_string(*v.confirmed_by);
         if (v.onset)
             j["onset"] = onset_json(*v.onset);
         if (v.policing)
@@ -165,6 +167,11 @@ nlohmann::json to_json(const test_report& r) {
     nlohmann::json confirmations = nlohmann::json::array();
     for (const auto& keys : r.confirmed_keys)
         confirmations.push_back(keys_json(keys));
+    nlohmann::json pooled = nlohmann::json::array();
+    for (const auto& p : r.pooled)
+        pooled.push_back({{"direction", proto::to_string(p.pooled.dir)},
+                          {"port", proto::to_string(p.pooled.port)},
+                          {"by_port", proto::to_string(p.by.port)}});
     nlohmann::json unidentified = nlohmann::json::array();
     for (std::size_t run = 0; run < r.runs.size(); ++run) {
         if (run < r.unidentified.size() && r.unidentified[run])
@@ -185,6 +192,7 @@ nlohmann::json to_json(const test_report& r) {
             {"runs", r.runs.size()},
             {"confirmations", std::move(confirmations)},
             {"unconfirmed", keys_json(r.unconfirmed_keys)},
+            {"pooled_confirmations", std::move(pooled)},
             {"max_rate_mbps", number(static_cast<double>(r.max_rate_bps) / 1e6)},
             {"byte_budget_mb", number(static_cast<double>(r.max_test_bytes) / 1e6)},
             {"agent_wire_mb", number(static_cast<double>(proto::diff::agent_bytes(r)) / 1e6)},
@@ -469,6 +477,17 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         if (!keys)
             return keys.err();
         r.unconfirmed_keys = std::move(*keys);
+    }
+    if (const auto p = j.find("pooled_confirmations"); p != j.end()) {
+        auto keys = keys_from_json(*p, "pooled_confirmations");
+        if (!keys)
+            return keys.err();
+        for (std::size_t i = 0; i < keys->size(); ++i) {
+            auto by = enum_field((*p)[i], "by_port", all_ports);
+            if (!by)
+                return by.err();
+            r.pooled.push_back({(*keys)[i], {(*keys)[i].dir, *by}});
+        }
     }
     if (const auto m = j.find("max_rate_mbps"); m != j.end() && m->is_number() && *m >= 0)
         r.max_rate_bps = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);

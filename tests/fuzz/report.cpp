@@ -117,6 +117,12 @@ void check_one(const nlohmann::json& doc) {
             require(again->confirmed_keys[i][k].dir == report->confirmed_keys[i][k].dir &&
                     again->confirmed_keys[i][k].port == report->confirmed_keys[i][k].port);
     }
+    require(again->pooled.size() == report->pooled.size());
+    for (std::size_t i = 0; i < report->pooled.size(); ++i)
+        require(again->pooled[i].pooled.dir == report->pooled[i].pooled.dir &&
+                again->pooled[i].pooled.port == report->pooled[i].pooled.port &&
+                again->pooled[i].by.dir == report->pooled[i].by.dir &&
+                again->pooled[i].by.port == report->pooled[i].by.port);
     require(proto::diff::analyse_runs(*again).ok());
     // Intervals are printed in milliseconds to 4 decimals: beyond 2^53 / 10 us a value may
     // not survive, and then the samples' rates differ. Otherwise the analysis saw the same

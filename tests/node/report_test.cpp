@@ -206,6 +206,31 @@ TEST(ReportJson, TheByteBudgetAndWhatItLeftUnconfirmedReadBack) {
     EXPECT_NE(refused.err().reason.find("unconfirmed"), std::string::npos);
 }
 
+TEST(ReportJson, PooledConfirmationsReadBack) {
+    test_report original = sample_report();
+    original.pooled = {{{proto::direction::upload, proto::test_port::bt},
+                        {proto::direction::upload, proto::test_port::neutral}}};
+    ASSERT_TRUE(proto::diff::analyse_runs(original));
+    const nlohmann::json j = to_json(original);
+    ASSERT_EQ(j.at("pooled_confirmations").size(), 1u);
+    EXPECT_EQ(j.at("pooled_confirmations")[0].at("direction"), "upload");
+    EXPECT_EQ(j.at("pooled_confirmations")[0].at("port"), "bt");
+    EXPECT_EQ(j.at("pooled_confirmations")[0].at("by_port"), "neutral");
+    auto back = report_from_json(nlohmann::json::parse(j.dump()));
+    ASSERT_TRUE(back) << back.err().describe();
+    ASSERT_EQ(back->pooled.size(), 1u);
+    EXPECT_EQ(back->pooled[0].pooled.port, proto::test_port::bt);
+    EXPECT_EQ(back->pooled[0].by.dir, proto::direction::upload);
+    EXPECT_EQ(back->pooled[0].by.port, proto::test_port::neutral);
+    ASSERT_TRUE(proto::diff::analyse_runs(*back));
+    EXPECT_EQ(to_json(*back).at("verdicts"), j.at("verdicts"));
+    nlohmann::json bad = j;
+    bad["pooled_confirmations"][0]["by_port"] = "elsewhere";
+    auto refused = report_from_json(bad);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.err().reason.find("by_port"), std::string::npos);
+}
+
 TEST(ReportJson, FiguresNoFlowCanHaveAreRefusedNamingTheFlow) {
     nlohmann::json j = to_json(sample_report());
     j["flows"][2]["interval_ms"] = 1e12; // an interval of 31 years

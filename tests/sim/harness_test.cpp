@@ -89,9 +89,12 @@ TEST(sim_harness, a_clean_test_runs_once_and_a_throttled_one_is_confirmed) {
     const harness_result throttled = run(harness_for(load("content_throttle"), 1));
     ASSERT_TRUE(throttled.data.has_value());
     EXPECT_EQ(throttled.data->runs.size(), 2u);
+    // Content on both ports of each direction: the neutral port's rerun confirms both.
+    EXPECT_EQ(throttled.data->runs[1].size(), 8u);
     for (const auto& v : throttled.data->analysis.verdicts) {
         EXPECT_TRUE(v.confirmed);
-        EXPECT_EQ(v.runs, 2u);
+        EXPECT_EQ(v.runs, v.port == proto::test_port::neutral ? 2u : 1u);
+        EXPECT_EQ(v.confirmed_by.has_value(), v.port == proto::test_port::bt);
     }
     // Reset-injected needs no rerun: the counters of both ends are proof.
     const harness_result reset = run(harness_for(load("forged_reset"), 1));

@@ -133,10 +133,6 @@ int severity(verdict v) {
     return 1;
 }
 
-bool is_positive(verdict v) {
-    return v == verdict::throttled || v == verdict::blocked;
-}
-
 // The rules on the pooled flows. The peak rule leads: a throttle holds in every interval,
 // cross traffic does not. It accuses only with a rule on whole flows agreeing (Glasnost on the
 // means or Wehe on the distributions). A throttle that spares the start of every connection
@@ -590,6 +586,10 @@ result<test_analysis> analyse(std::span<const flow_record> flows,
         }
     }
     return out;
+}
+
+bool is_positive(verdict v) noexcept {
+    return v == verdict::throttled || v == verdict::blocked;
 }
 
 bool needs_confirmation(const port_verdict& v) noexcept {

@@ -193,6 +193,9 @@ struct port_verdict {
     std::optional<policing_signature> policing;
     bool confirmed = false; // a rerun agreed (set by merge_rerun)
     std::uint32_t runs = 1;
+    // Confirmed by the rerun of this port's comparison on the other port of its direction, not
+    // by a rerun of its own (pooled confirmation, tests_proto/diff/test_data.hpp).
+    std::optional<test_port> confirmed_by;
 };
 
 struct test_analysis {
@@ -208,6 +211,9 @@ result<test_analysis> analyse(std::span<const flow_record> flows,
 result<test_analysis> analyse(std::span<const flow_record> flows,
                               std::span<const flow_record> earlier_references,
                               const analysis_settings& settings = {});
+
+// True for the accusations a rerun must confirm: throttled and blocked.
+bool is_positive(verdict v) noexcept;
 
 // True for throttled, blocked and inconclusive verdicts of a first run.
 bool needs_confirmation(const port_verdict& v) noexcept;

@@ -157,11 +157,52 @@ status analyse_runs(test_data& data) {
         }
         data.analysis = merge_rerun(data.analysis, rerun);
     }
-    for (port_verdict& v : data.analysis.verdicts) {
-        const bool unconfirmed = std::any_of(
+    auto is_key = [](const port_verdict& v, const comparison_key& k) {
+        return k.dir == v.dir && k.port == v.port;
+    };
+    auto unconfirmed = [&](const comparison_key& k) {
+        return std::any_of(
             data.unconfirmed_keys.begin(), data.unconfirmed_keys.end(),
-            [&](const comparison_key& k) { return k.dir == v.dir && k.port == v.port; });
-        if (unconfirmed && (v.outcome == verdict::throttled || v.outcome == verdict::blocked)) {
+            [&](const comparison_key& u) { return u.dir == k.dir && u.port == k.port; });
+    };
+    // Pooled comparisons, once their `by` was rerun (or given up: then they are unconfirmed too).
+    const std::vector<comparison_key> rerun_keys =
+        data.confirmed_keys.empty() || data.runs.size() < 2 ? std::vector<comparison_key>{}
+                                                            : data.confirmed_keys.front();
+    std::vector<comparison_key> pooled_unconfirmed;
+    for (const pooled_confirmation& p : data.pooled) {
+        const bool by_rerun =
+            std::any_of(rerun_keys.begin(), rerun_keys.end(), [&](const comparison_key& k) {
+                return k.dir == p.by.dir && k.port == p.by.port;
+            });
+        if (!by_rerun) {
+            if (unconfirmed(p.by))
+                pooled_unconfirmed.push_back(p.pooled);
+            continue;
+        }
+        const auto by = std::find_if(data.analysis.verdicts.begin(), data.analysis.verdicts.end(),
+                                     [&](const port_verdict& v) { return is_key(v, p.by); });
+        const auto v = std::find_if(data.analysis.verdicts.begin(), data.analysis.verdicts.end(),
+                                    [&](const port_verdict& x) { return is_key(x, p.pooled); });
+        if (v == data.analysis.verdicts.end() || !is_positive(v->outcome))
+            continue;
+        if (by != data.analysis.verdicts.end() && by->confirmed && is_positive(by->outcome) &&
+            by->why == v->why) {
+            if (v->outcome != by->outcome) {
+                v->outcome = verdict::throttled; // both show at least a throttle
+                v->onset.reset();
+                v->policing.reset();
+            }
+            v->confirmed = true;
+            v->confirmed_by = p.by.port;
+        } else {
+            pooled_unconfirmed.push_back(p.pooled);
+        }
+    }
+    for (port_verdict& v : data.analysis.verdicts) {
+        const bool pooled_out = std::any_of(pooled_unconfirmed.begin(), pooled_unconfirmed.end(),
+                                            [&](const comparison_key& k) { return is_key(v, k); });
+        if ((pooled_out || unconfirmed({v.dir, v.port})) && is_positive(v.outcome)) {
             v.outcome = verdict::inconclusive;
             v.why = basis::none;
             v.onset.reset();
@@ -171,12 +212,49 @@ status analyse_runs(test_data& data) {
     return {};
 }
 
+void give_up_confirmation(test_data& data, const comparison_key& k) {
+    data.unconfirmed_keys.push_back(k);
+    std::erase_if(data.pooled, [&](const pooled_confirmation& p) {
+        if (p.by.dir != k.dir || p.by.port != k.port)
+            return false;
+        data.unconfirmed_keys.push_back(p.pooled);
+        return true;
+    });
+}
+
 std::uint64_t agent_bytes(const test_data& data) noexcept {
     std::uint64_t bytes = 0;
     for (const auto& run : data.runs)
         for (const measured_flow& f : run)
             bytes += wire_bytes(f.agent);
     return bytes;
+}
+
+std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
+                                                    std::vector<comparison_key>& wanted) {
+    auto find = [&](direction d, test_port port) -> const port_verdict* {
+        const auto wanted_it = std::find_if(wanted.begin(), wanted.end(), [&](const auto& k) {
+            return k.dir == d && k.port == port;
+        });
+        if (wanted_it == wanted.end())
+            return nullptr;
+        const auto it = std::find_if(first.verdicts.begin(), first.verdicts.end(),
+                                     [&](const auto& v) { return v.dir == d && v.port == port; });
+        return it == first.verdicts.end() ? nullptr : &*it;
+    };
+    std::vector<pooled_confirmation> pooled;
+    for (const direction d : {direction::download, direction::upload}) {
+        const port_verdict* bt = find(d, test_port::bt);
+        const port_verdict* neutral = find(d, test_port::neutral);
+        if (bt == nullptr || neutral == nullptr || !is_positive(bt->outcome) ||
+            !is_positive(neutral->outcome) || bt->why != neutral->why ||
+            (bt->why != basis::content && bt->why != basis::endpoint))
+            continue;
+        pooled.push_back({{d, test_port::bt}, {d, test_port::neutral}});
+        std::erase_if(
+            wanted, [&](const comparison_key& k) { return k.dir == d && k.port == test_port::bt; });
+    }
+    return pooled;
 }
 
 std::vector<comparison_key> comparisons_to_confirm(const test_analysis& analysis) {

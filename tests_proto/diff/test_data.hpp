@@ -60,6 +60,25 @@ to_flow_records(std::span<const measured_flow> flows,
                 const std::optional<unidentified_connections>& unidentified = std::nullopt,
                 bool bt_seen_earlier = false);
 
+// A comparison whose confirmation is another comparison's rerun: when both ports of a direction
+// gave the same kind of accusation on the same basis -- content (BitTorrent penalised whatever
+// its port) or endpoint (any payload penalised once BitTorrent was seen) -- the two ports test
+// one hypothesis, and one port's rerun confirms or clears it for both. `pooled` was not rerun;
+// `by` was (same direction).
+struct pooled_confirmation {
+    comparison_key pooled;
+    comparison_key by;
+};
+
+// Takes the comparisons of `wanted` (comparisons_to_confirm of `first`) that can be pooled out
+// of it: per direction, the BT port's comparison onto the neutral port's, whose rerun is the
+// cheaper (it needs no port reference: make_confirmation). Throttled and blocked count as the
+// same kind here (merge_rerun's "both show at least a throttle"). An inconclusive comparison is
+// never pooled: it has no hypothesis to share. Halves the rerun of a content or endpoint
+// throttle (8 flows instead of 16 for all four comparisons).
+std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
+                                                    std::vector<comparison_key>& wanted);
+
 struct test_data {
     std::vector<std::vector<measured_flow>> runs; // [0] the test, [1] its confirmation rerun
     // Per run, the provider's unidentified connections (absent, or shorter than runs: not
@@ -74,6 +93,11 @@ struct test_data {
     // for (fit_confirmation): a throttled or blocked verdict of theirs is reported inconclusive,
     // since one run can neither accuse nor clear.
     std::vector<comparison_key> unconfirmed_keys;
+    // Comparisons of the first run confirmed by another one's rerun (pool_confirmations). After
+    // a rerun, each keeps its accusation, confirmed, when the merged verdict of its `by` is a
+    // confirmed accusation on the same basis; otherwise it becomes inconclusive, like a
+    // comparison whose own rerun did not agree (or was left unconfirmed by the byte budget).
+    std::vector<pooled_confirmation> pooled;
     test_analysis analysis; // merged over the runs
     // How directions were paired (schedule.hpp): the mode asked for, whether upload flows ran
     // beside their download twins (in some run), and the rates of the first control flow of
@@ -85,8 +109,14 @@ struct test_data {
     double pairing_download_bps = 0.0;
 };
 
+// Records that comparison `k` of the first run goes unconfirmed (the byte budget has no room for
+// its rerun, or for a slot of it): it joins unconfirmed_keys, and so does every comparison
+// pooled onto it, which leaves `pooled`.
+void give_up_confirmation(test_data& data, const comparison_key& k);
+
 // Analyses every run and merges the reruns' confirmed comparisons into the first
-// (analysis/verdict.hpp merge_rerun); unconfirmed_keys' positive verdicts become inconclusive.
+// (analysis/verdict.hpp merge_rerun), then the pooled ones (see `pooled`); unconfirmed_keys'
+// positive verdicts become inconclusive.
 status analyse_runs(test_data& data);
 
 // Bytes the agent's flows moved over all runs so far, both directions, on the wire: what the

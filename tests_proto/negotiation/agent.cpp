@@ -263,7 +263,7 @@ bool agent::rerun_slot_fits(const std::vector<flow_spec>& slot) {
     for (const flow_spec& f : slot) {
         for (auto it = m_confirming.begin(); it != m_confirming.end();) {
             if (serves(f, *it)) {
-                m_data.unconfirmed_keys.push_back(*it);
+                diff::give_up_confirmation(m_data, *it);
                 it = m_confirming.erase(it);
             } else {
                 ++it;
@@ -370,6 +370,8 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         };
         std::stable_sort(wanted.begin(), wanted.end(),
                          [&](const auto& a, const auto& b) { return severity(a) < severity(b); });
+        // One rerun per direction where both ports accuse on one basis (pool_confirmations).
+        m_data.pooled = diff::pool_confirmations(m_data.analysis, wanted);
         std::vector<diff::shape_bytes> moved;
         for (const diff::measured_flow& f : m_data.runs.front())
             moved.push_back({f.spec.dir, f.spec.port, f.spec.kind, diff::wire_bytes(f.agent)});
@@ -377,7 +379,8 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
             diff::fit_confirmation(wanted, m_options.schedule, diff::agent_bytes(m_data), moved);
         m_confirming = std::move(fitted.rerun);
         if (!fitted.skipped.empty()) {
-            m_data.unconfirmed_keys = std::move(fitted.skipped);
+            for (const diff::comparison_key& k : fitted.skipped)
+                diff::give_up_confirmation(m_data, k);
             if (auto st = diff::analyse_runs(m_data); !st) {
                 fail(st.err(), out);
                 return;

@@ -8,7 +8,8 @@
 // with flow_done(); then the next slot. After the last slot it sends collect, and the
 // provider's collect_reply completes the run. The core analyses it (tests_proto/diff/
 // test_data.hpp); a positive or inconclusive comparison asks for one confirmation rerun, which
-// is negotiated and run the same way. The finished test is test_done (its data and verdicts) or
+// is negotiated and run the same way (one port's rerun where both ports of a direction accuse
+// on one basis: pool_confirmations). The finished test is test_done (its data and verdicts) or
 // test_failed (the error that stopped it).
 //
 // Liveness. The core pings the provider every `keepalive` on the control connection while the
@@ -198,7 +199,7 @@ private:
     void start_slot(time_point now, agent_effects& out);
     // Whether the next slot of a rerun may run: it serves a comparison still being confirmed,
     // and its flows at the pacing cap fit in the byte budget. If not, the comparisons it serves
-    // move from m_confirming to the test's unconfirmed_keys.
+    // move from m_confirming to the test's unconfirmed_keys (give_up_confirmation).
     bool rerun_slot_fits(const std::vector<flow_spec>& slot);
     // direction_pairing::automatic: once the first run has a completed control flow of each
     // direction, whether the path allows pairing them; if so, the rest of the run is paired.

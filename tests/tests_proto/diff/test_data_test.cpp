@@ -2,6 +2,7 @@
 // flow becomes the resets the analysis may call forged, in particular for a connection a DPI
 // reset before the provider could tell which flow it was.
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -169,6 +170,98 @@ TEST(TestData, APositiveVerdictTheBudgetLeftUnconfirmedIsInconclusive) {
             EXPECT_FALSE(v.onset.has_value());
         }
     }
+}
+
+port_verdict judged(direction d, test_port p, verdict v, basis b) {
+    port_verdict out;
+    out.dir = d;
+    out.port = p;
+    out.outcome = v;
+    out.why = b;
+    return out;
+}
+
+TEST(TestData, BothPortsAccusingOnOneBasisShareTheNeutralPortsRerun) {
+    test_analysis a;
+    // download: content on both ports (pooled); upload: port on bt, content on neutral (not).
+    a.verdicts = {
+        judged(direction::download, test_port::bt, verdict::throttled, basis::content),
+        judged(direction::download, test_port::neutral, verdict::blocked, basis::content),
+        judged(direction::upload, test_port::bt, verdict::throttled, basis::port),
+        judged(direction::upload, test_port::neutral, verdict::throttled, basis::content)};
+    std::vector<comparison_key> wanted = comparisons_to_confirm(a);
+    ASSERT_EQ(wanted.size(), 4u);
+    const auto pooled = pool_confirmations(a, wanted);
+    ASSERT_EQ(pooled.size(), 1u);
+    EXPECT_EQ(pooled[0].pooled.dir, direction::download);
+    EXPECT_EQ(pooled[0].pooled.port, test_port::bt);
+    EXPECT_EQ(pooled[0].by.dir, direction::download);
+    EXPECT_EQ(pooled[0].by.port, test_port::neutral);
+    ASSERT_EQ(wanted.size(), 3u);
+    for (const auto& k : wanted)
+        EXPECT_FALSE(k.dir == direction::download && k.port == test_port::bt);
+
+    // Endpoint pools too; an inconclusive port does not (nothing to share), nor a comparison
+    // that is not wanted.
+    a.verdicts = {
+        judged(direction::download, test_port::bt, verdict::throttled, basis::endpoint),
+        judged(direction::download, test_port::neutral, verdict::throttled, basis::endpoint),
+        judged(direction::upload, test_port::bt, verdict::throttled, basis::content),
+        judged(direction::upload, test_port::neutral, verdict::inconclusive, basis::none)};
+    wanted = comparisons_to_confirm(a);
+    EXPECT_EQ(pool_confirmations(a, wanted).size(), 1u);
+    EXPECT_EQ(wanted.size(), 3u);
+    wanted = {{direction::download, test_port::bt}};
+    EXPECT_TRUE(pool_confirmations(a, wanted).empty());
+    EXPECT_EQ(wanted.size(), 1u);
+}
+
+TEST(TestData, APooledComparisonFollowsItsConfirmation) {
+    // Every BT flow throttled on both runs: the neutral ports' reruns confirm the BT ports.
+    test_data data = throttled_test();
+    ASSERT_TRUE(analyse_runs(data).ok());
+    std::vector<comparison_key> wanted = comparisons_to_confirm(data.analysis);
+    data.pooled = pool_confirmations(data.analysis, wanted);
+    ASSERT_EQ(data.pooled.size(), 2u);
+    std::vector<measured_flow> rerun;
+    for (const auto& f : data.runs.front())
+        if (f.spec.port == test_port::neutral)
+            rerun.push_back(f);
+    data.runs.push_back(rerun);
+    data.unidentified.emplace_back();
+    data.confirmed_keys = {wanted};
+    ASSERT_TRUE(analyse_runs(data).ok());
+    for (const auto& v : data.analysis.verdicts) {
+        EXPECT_EQ(v.outcome, verdict::throttled) << to_string(v.dir) << " " << to_string(v.port);
+        EXPECT_TRUE(v.confirmed);
+        EXPECT_EQ(v.confirmed_by.has_value(), v.port == test_port::bt);
+    }
+    // The download's neutral rerun clears (BT at the control's rate): both download ports are
+    // inconclusive, the upload stays confirmed.
+    for (auto& f : data.runs[1]) {
+        if (f.spec.dir != direction::download || f.spec.kind != flow_kind::bt)
+            continue;
+        const auto twin =
+            std::find_if(data.runs[1].begin(), data.runs[1].end(), [&](const auto& g) {
+                return g.spec.dir == f.spec.dir && g.spec.kind == flow_kind::control;
+            });
+        ASSERT_NE(twin, data.runs[1].end());
+        f.agent.samples = twin->agent.samples;
+        f.provider.samples = twin->provider.samples;
+        f.agent.payload_bytes = twin->agent.payload_bytes;
+        f.provider.payload_bytes = twin->provider.payload_bytes;
+    }
+    ASSERT_TRUE(analyse_runs(data).ok());
+    for (const auto& v : data.analysis.verdicts) {
+        const bool download = v.dir == direction::download;
+        EXPECT_EQ(v.outcome, download ? verdict::inconclusive : verdict::throttled)
+            << to_string(v.dir) << " " << to_string(v.port);
+        EXPECT_EQ(v.confirmed, !download);
+    }
+    // Given up (the byte budget): the pooled comparison goes with it.
+    give_up_confirmation(data, {direction::upload, test_port::neutral});
+    EXPECT_EQ(data.unconfirmed_keys.size(), 2u);
+    EXPECT_EQ(data.pooled.size(), 1u);
 }
 
 TEST(TestData, AgentBytesCountBothDirectionsOfEveryRun) {
