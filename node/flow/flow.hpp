@@ -9,10 +9,12 @@
 // Failures of the network are measurement data: a flow always yields a flow_report whose `end`
 // says how it ended (connect timeout, reset, stall ...). Nothing here throws.
 //
-// Graceful end: at the deadline the leecher stops requesting and shuts down its write side; the
-// seeder stops on that EOF and shuts down its own; both read to EOF within drain_timeout before
-// closing, so neither kernel has a reason to send a RST. A close that would reset (unread bytes
-// left) is counted in resets_sent.
+// Graceful end: at the deadline the leecher stops requesting, and once every block it asked for
+// has arrived it shuts down its write side; the seeder stops on that EOF (with nothing of the
+// flow left in its socket) and shuts down its own; both read to EOF within drain_timeout before
+// closing, so neither kernel has a reason to send a RST, and no flow's data is still on the path
+// when either end reports it done. A close that would reset (unread bytes left) is counted in
+// resets_sent.
 //
 // Thread-safety: a flow runs on the executor it is given; that executor must not run handlers
 // concurrently (an io_context run by one thread, or a strand).

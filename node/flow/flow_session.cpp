@@ -518,10 +518,14 @@ void flow_session::handle_events(clock::time_point now) {
                 // BEP 3: a choke discards every outstanding request.
                 m_unchoked = false;
                 m_outstanding = 0;
+                if (m_finishing)
+                    notify_writer(); // nothing more to wait for
                 break;
             case diff::message_type::piece:
                 if (m_outstanding > 0)
                     --m_outstanding;
+                if (m_finishing && m_outstanding == 0)
+                    notify_writer(); // the last block asked for: the write side may close
                 break;
             default:
                 break;
@@ -670,6 +674,7 @@ void flow_session::top_up_requests() {
             index, begin, diff::block_size, m_params.kind);
     }
     m_outstanding += add;
+    m_unsent_requests += add;
     notify_writer();
 }
 
@@ -678,6 +683,8 @@ void flow_session::leecher_finish(clock::time_point now) {
         return;
     m_finishing = true;
     m_out.clear(); // requests not yet sent are simply never made
+    m_outstanding -= std::min(m_outstanding, m_unsent_requests);
+    m_unsent_requests = 0;
     set_receive_low_water(0);
     m_drain_deadline = now + m_params.drain_timeout;
     enter(phase::draining, clock::time_point::max());
@@ -702,6 +709,8 @@ void flow_session::on_eof(clock::time_point now) {
         set_end(end, end == flow_end::completed ? ""
                      : m_phase == phase::setup  ? "peer closed before unchoke"
                                                 : "peer closed mid-flow");
+        m_outstanding = 0; // nothing more can arrive
+        notify_writer();
         return;
     }
     // The leecher's EOF is how a seeder learns the window is over.
@@ -726,7 +735,13 @@ asio::awaitable<void> flow_session::writer() {
     for (;;) {
         const bool serve =
             m_params.role == flow_role::seed && !m_stop_serving && !m_requests.empty();
-        const bool done = m_params.role == flow_role::seed ? m_stop_serving : m_finishing;
+        // A leecher closes its write side once every block it asked for has arrived: then the
+        // seeder has nothing left in its socket when it sees the EOF, and neither end reports
+        // the flow done while its data is still on the path (the next slot would start behind
+        // it: measured, a 20 ms tail of an upload delayed the next slot's handshakes by 4 ms,
+        // and the paired slot after it ran its download at 0.4 of the link).
+        const bool done =
+            m_params.role == flow_role::seed ? m_stop_serving : m_finishing && m_outstanding == 0;
         if (m_abort)
             co_return;
         if (m_out.empty() && !serve) {
@@ -740,6 +755,7 @@ asio::awaitable<void> flow_session::writer() {
         if (!m_out.empty()) {
             m_writing.swap(m_out);
             m_out.clear();
+            m_unsent_requests = 0;
             bufs.push_back(asio::buffer(m_writing));
         }
         for (std::size_t i = 0; serve && i < m_headers.size() && !m_requests.empty(); ++i) {

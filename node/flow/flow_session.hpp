@@ -148,8 +148,10 @@ private:
     // Leecher.
     bool m_sent_interested = false;
     bool m_unchoked = false;
-    bool m_finishing = false; // stopped requesting; write side shut down once flushed
+    bool m_finishing = false; // stopped requesting; write side shut down once all arrived
     std::uint32_t m_outstanding = 0;
+    // Of m_outstanding, the requests still in m_out (not yet handed to the socket).
+    std::uint32_t m_unsent_requests = 0;
     std::uint32_t m_target = 16; // blocks in flight until the first rate sizes the pipeline
     // The pipeline is resized every m_rate_period (two round trips, within 20-250 ms) from the
     // window bytes received since m_rate_mark: often enough that a pipeline too short for the
