@@ -47,6 +47,7 @@ const test_failed* failure(const agent_effects& out) {
 agent_options short_options() {
     agent_options o;
     o.schedule.flow_duration = 1000ms;
+    o.schedule.pairing = diff::direction_pairing::apart; // one flow per slot, unless a test asks
     o.confirm = false;
     return o;
 }
