@@ -664,6 +664,16 @@ port_verdict merge_outcome(const port_verdict& first, const port_verdict& rerun)
 
 port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun) {
     port_verdict out = merge_outcome(first, rerun);
+    // A rerun without BitTorrent flows (a port verdict's: schedule.hpp controls_only) has no
+    // content comparison of its own: the first run's stands, with its figures.
+    if (rerun.content.test_flows == 0 && first.content.test_flows > 0) {
+        out.content = first.content;
+        out.bt_mbps = first.bt_mbps;
+        out.control_mbps = first.control_mbps;
+        out.ratio = first.ratio;
+        out.ks_p = first.ks_p;
+        out.area = first.area;
+    }
     // An onset belongs to a throttled verdict: the rerun's figures, else the first run's.
     if (out.outcome != verdict::throttled) {
         out.onset.reset();

@@ -231,6 +231,8 @@ bool needs_confirmation(const test_analysis& a) noexcept;
 //   one inconclusive, other none  -> none (the clean run decides, the other was noise);
 //   inconclusive and positive     -> inconclusive;
 //   otherwise                     -> inconclusive.
+// A rerun without BT flows (a port verdict's rerun of control flows only) keeps the first run's
+// content comparison and its figures.
 port_verdict merge_rerun(const port_verdict& first, const port_verdict& rerun);
 // Applies the above per (direction, port); entries only in one run are kept as they are.
 test_analysis merge_rerun(const test_analysis& first, const test_analysis& rerun);

@@ -151,10 +151,14 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
 
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                          const schedule_params& params, random_source& rng,
-                                         std::uint16_t first_index, std::uint16_t first_group) {
-    auto named = [&](direction d, test_port p) {
-        return std::any_of(which.begin(), which.end(),
+                                         std::uint16_t first_index, std::uint16_t first_group,
+                                         std::span<const comparison_key> controls_only) {
+    auto in = [](std::span<const comparison_key> keys, direction d, test_port p) {
+        return std::any_of(keys.begin(), keys.end(),
                            [&](const comparison_key& k) { return k.dir == d && k.port == p; });
+    };
+    auto named = [&](direction d, test_port p) {
+        return in(which, d, p);
     };
     std::vector<flow_spec> out;
     numbering n{first_index, first_group};
@@ -167,13 +171,20 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
         std::vector<slot> conc;
         for (const comparison_key& k : which) {
             const test_port port[] = {k.port};
+            const bool controls = k.port == test_port::bt && in(controls_only, k.dir, k.port);
             if (rep < params.sequential_repetitions) {
-                units.push_back(sequential_slots(k.dir, port, rng));
+                if (controls)
+                    units.push_back({{{k.dir, test_port::bt, flow_kind::control}}});
+                else
+                    units.push_back(sequential_slots(k.dir, port, rng));
                 if (k.port == test_port::bt && !named(k.dir, test_port::neutral))
                     units.push_back({{{k.dir, test_port::neutral, flow_kind::control}}});
             }
             if (rep < params.concurrent_repetitions) {
-                auto c = concurrent_slots(k.dir, port, k.port == test_port::bt, rng);
+                auto c = concurrent_slots(k.dir,
+                                          controls ? std::span<const test_port>{}
+                                                   : std::span<const test_port>{port},
+                                          k.port == test_port::bt, rng);
                 conc.insert(conc.end(), c.begin(), c.end());
             }
         }
@@ -198,7 +209,8 @@ std::uint64_t flow_byte_bound(std::uint32_t duration_ms, std::uint64_t max_rate_
 
 fitted_confirmation fit_confirmation(std::span<const comparison_key> which,
                                      const schedule_params& params, std::uint64_t used_bytes,
-                                     std::span<const shape_bytes> moved) {
+                                     std::span<const shape_bytes> moved,
+                                     std::span<const comparison_key> controls_only) {
     fitted_confirmation out;
     if (params.max_test_bytes == 0) {
         out.rerun.assign(which.begin(), which.end());
@@ -221,7 +233,7 @@ fitted_confirmation fit_confirmation(std::span<const comparison_key> which,
     auto cost = [&](std::span<const comparison_key> keys) {
         seeded_random scratch(0); // only the flows' shapes and lengths matter, not their order
         std::uint64_t bytes = 0;
-        for (const flow_spec& f : make_confirmation(keys, params, scratch, 0, 0)) {
+        for (const flow_spec& f : make_confirmation(keys, params, scratch, 0, 0, controls_only)) {
             const std::uint64_t e = expected(f);
             bytes = e > std::numeric_limits<std::uint64_t>::max() - bytes
                         ? std::numeric_limits<std::uint64_t>::max()

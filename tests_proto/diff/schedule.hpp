@@ -106,13 +106,19 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
 // that it can confirm or clear on its own: for each, the schedule's repetitions of BT and
 // control on that port (and of control on the neutral port, the BT port's port reference,
 // unless that port is rerun too), plus their concurrent groups when the schedule has any.
+// `controls_only`: BT-port keys of `which` whose first-run verdict was a port one (any payload
+// penalised on the BT port): their rerun holds no BitTorrent flow, only the control flows of the
+// port comparison (control on the BT port, control on the neutral port), 4 flows instead of 6
+// with the default two repetitions; the merge keeps the first run's content figures for them
+// (analysis/verdict.hpp merge_rerun).
 struct comparison_key {
     direction dir;
     test_port port;
 };
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                          const schedule_params& params, random_source& rng,
-                                         std::uint16_t first_index, std::uint16_t first_group);
+                                         std::uint16_t first_index, std::uint16_t first_group,
+                                         std::span<const comparison_key> controls_only = {});
 
 // Whether flow `f` of a confirmation rerun serves comparison `k`: one of its own (direction,
 // port), or, for control on the neutral port, the BT port's port comparison (the reference
@@ -146,7 +152,8 @@ struct shape_bytes {
 };
 fitted_confirmation fit_confirmation(std::span<const comparison_key> which,
                                      const schedule_params& params, std::uint64_t used_bytes,
-                                     std::span<const shape_bytes> moved = {});
+                                     std::span<const shape_bytes> moved = {},
+                                     std::span<const comparison_key> controls_only = {});
 
 // The most bytes one flow of `duration_ms` can move at `max_rate_bps`, framing included.
 std::uint64_t flow_byte_bound(std::uint32_t duration_ms, std::uint64_t max_rate_bps) noexcept;

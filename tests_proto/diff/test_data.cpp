@@ -257,6 +257,21 @@ std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
     return pooled;
 }
 
+std::vector<comparison_key> controls_only_confirmations(const test_analysis& first,
+                                                        std::span<const comparison_key> wanted) {
+    std::vector<comparison_key> out;
+    for (const comparison_key& k : wanted) {
+        if (k.port != test_port::bt)
+            continue;
+        const auto v =
+            std::find_if(first.verdicts.begin(), first.verdicts.end(),
+                         [&](const port_verdict& x) { return x.dir == k.dir && x.port == k.port; });
+        if (v != first.verdicts.end() && is_positive(v->outcome) && v->why == basis::port)
+            out.push_back(k);
+    }
+    return out;
+}
+
 std::vector<comparison_key> comparisons_to_confirm(const test_analysis& analysis) {
     std::vector<comparison_key> which;
     for (const auto& v : analysis.verdicts)

@@ -79,6 +79,11 @@ struct pooled_confirmation {
 std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
                                                     std::vector<comparison_key>& wanted);
 
+// The BT-port comparisons of `wanted` whose first-run verdict is a port one (throttled or blocked
+// on basis port): their rerun needs only control flows (make_confirmation's controls_only).
+std::vector<comparison_key> controls_only_confirmations(const test_analysis& first,
+                                                        std::span<const comparison_key> wanted);
+
 struct test_data {
     std::vector<std::vector<measured_flow>> runs; // [0] the test, [1] its confirmation rerun
     // Per run, the provider's unidentified connections (absent, or shorter than runs: not

@@ -375,8 +375,10 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         std::vector<diff::shape_bytes> moved;
         for (const diff::measured_flow& f : m_data.runs.front())
             moved.push_back({f.spec.dir, f.spec.port, f.spec.kind, diff::wire_bytes(f.agent)});
-        auto fitted =
-            diff::fit_confirmation(wanted, m_options.schedule, diff::agent_bytes(m_data), moved);
+        // A port verdict's rerun needs only the port comparison's control flows.
+        const auto controls_only = diff::controls_only_confirmations(m_data.analysis, wanted);
+        auto fitted = diff::fit_confirmation(wanted, m_options.schedule, diff::agent_bytes(m_data),
+                                             moved, controls_only);
         m_confirming = std::move(fitted.rerun);
         if (!fitted.skipped.empty()) {
             for (const diff::comparison_key& k : fitted.skipped)
@@ -389,7 +391,8 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         if (!m_confirming.empty()) {
             m_run = 1;
             negotiate_run(now,
-                          diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0),
+                          diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0,
+                                                  controls_only),
                           out);
             return;
         }

@@ -288,6 +288,39 @@ TEST(schedule, every_confirmation_flow_serves_a_comparison_it_was_built_for) {
     EXPECT_FALSE(serves(neutral_control, {direction::download, test_port::bt}));
 }
 
+TEST(schedule, a_port_verdicts_confirmation_holds_only_control_flows) {
+    seeded_random rng(8);
+    const comparison_key which[] = {{direction::download, test_port::bt},
+                                    {direction::upload, test_port::bt}};
+    const comparison_key port_only[] = {{direction::download, test_port::bt}};
+    const auto s = make_confirmation(which, {}, rng, 0, 0, port_only);
+    std::map<std::tuple<direction, test_port, flow_kind>, int> count;
+    for (const auto& f : s)
+        ++count[{f.dir, f.port, f.kind}];
+    // download/bt: control on both ports, twice; upload/bt as before (BT, control, and the
+    // neutral port's control).
+    EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::bt}]), 0);
+    EXPECT_EQ((count[{direction::download, test_port::bt, flow_kind::control}]), 2);
+    EXPECT_EQ((count[{direction::download, test_port::neutral, flow_kind::control}]), 2);
+    EXPECT_EQ((count[{direction::upload, test_port::bt, flow_kind::bt}]), 2);
+    EXPECT_EQ((count[{direction::upload, test_port::bt, flow_kind::control}]), 2);
+    EXPECT_EQ((count[{direction::upload, test_port::neutral, flow_kind::control}]), 2);
+    EXPECT_EQ(s.size(), 10u);
+    for (const auto& f : s)
+        EXPECT_TRUE(std::any_of(std::begin(which), std::end(which),
+                                [&](const comparison_key& k) { return serves(f, k); }));
+    // With pairs: the port pair only, no BT/control pair.
+    const auto paired = make_confirmation(port_only, with_pairs(), rng, 0, 0, port_only);
+    for (const auto& f : paired)
+        EXPECT_EQ(f.kind, flow_kind::control);
+    // A neutral-port key is never controls-only: its comparison is BT against control.
+    const comparison_key neutral[] = {{direction::upload, test_port::neutral}};
+    std::size_t bt = 0;
+    for (const auto& f : make_confirmation(neutral, {}, rng, 0, 0, neutral))
+        bt += f.kind == flow_kind::bt ? 1 : 0;
+    EXPECT_EQ(bt, 2u);
+}
+
 TEST(schedule, confirmation_shares_the_neutral_reference_and_keeps_pairs) {
     seeded_random rng(6);
     const comparison_key both[] = {{direction::upload, test_port::bt},

@@ -2,6 +2,7 @@
 // flow report a measurement it makes up, time a value it chooses. No socket, no coroutine.
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -103,8 +104,11 @@ struct scripted_run {
     agent_effects last;
 };
 
-scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, double bt_share,
-                      std::vector<flow_spec> schedule) {
+// Each flow's rate on the scripted path, Mbit/s.
+using path_model = std::function<double(const flow_spec&)>;
+
+scripted_run play_run(agent& a, time_point& now, const agent_effects& granted,
+                      const path_model& path, std::vector<flow_spec> schedule) {
     scripted_run run;
     run.schedule = std::move(schedule);
     agent_effects out = granted;
@@ -121,7 +125,7 @@ scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, d
             EXPECT_EQ(f.port, f.spec.port == test_port::bt ? 6881 : 9775);
             EXPECT_EQ(f.role, agent_role(f.spec.dir));
             EXPECT_EQ(f.info_hash, flow_info_hash(a_grant().token, f.spec.index));
-            const double mbps = path_mbps(f.spec, bt_share);
+            const double mbps = path(f.spec);
             auto r = a.flow_done(now, f.spec.index, measured(f.spec.index, f.role, mbps));
             next.insert(next.end(), r.begin(), r.end());
             provider_side.push_back(measured(f.spec.index, provider_role(f.spec.dir), mbps));
@@ -139,6 +143,13 @@ scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, d
     now += 200ms;
     run.last = a.receive(now, wire::encode_message(collect_reply{provider_side, std::nullopt}));
     return run;
+}
+
+scripted_run play_run(agent& a, time_point& now, const agent_effects& granted, double bt_share,
+                      std::vector<flow_spec> schedule) {
+    return play_run(
+        a, now, granted, [bt_share](const flow_spec& f) { return path_mbps(f, bt_share); },
+        std::move(schedule));
 }
 
 TEST(agent_core, runs_a_whole_test_against_scripted_replies) {
@@ -300,6 +311,47 @@ TEST(agent_core, a_throttled_comparison_is_rerun_and_confirmed) {
             EXPECT_EQ(v.runs, 2u);
             EXPECT_FALSE(v.confirmed_by);
         }
+    }
+}
+
+TEST(agent_core, a_port_verdict_is_confirmed_by_control_flows_alone) {
+    seeded_random rng(4);
+    agent_options o = short_options();
+    o.confirm = true;
+    agent a(o, rng);
+    time_point now = t0;
+    auto out = a.start(now);
+    const auto first = sent<negotiate>(out);
+    ASSERT_EQ(first.size(), 1u);
+    out = a.receive(now, wire::encode_message(a_grant()));
+    // Whatever goes to the BT port at a tenth of the rate, both directions.
+    const path_model port_throttle = [](const flow_spec& f) {
+        return f.port == test_port::bt ? 4.0 : 40.0;
+    };
+    auto run = play_run(a, now, out, port_throttle, first[0].schedule);
+    const auto rerun = sent<negotiate>(run.last);
+    ASSERT_EQ(rerun.size(), 1u);
+    // Per direction: control on the BT port and on the neutral port, twice each.
+    EXPECT_EQ(rerun[0].schedule.size(), 8u);
+    for (const auto& f : rerun[0].schedule)
+        EXPECT_EQ(f.kind, flow_kind::control);
+    out = a.receive(now, wire::encode_message(a_grant()));
+    run = play_run(a, now, out, port_throttle, rerun[0].schedule);
+    const auto done = all_of<test_done>(run.last);
+    ASSERT_EQ(done.size(), 1u);
+    ASSERT_EQ(done[0].data.analysis.verdicts.size(), 4u);
+    for (const auto& v : done[0].data.analysis.verdicts) {
+        if (v.port == test_port::neutral) {
+            EXPECT_EQ(v.outcome, verdict::none) << to_string(v.dir);
+            continue;
+        }
+        EXPECT_EQ(v.outcome, verdict::throttled) << to_string(v.dir);
+        EXPECT_EQ(v.why, basis::port);
+        EXPECT_TRUE(v.confirmed);
+        EXPECT_EQ(v.runs, 2u);
+        // The content figures are the first run's (the rerun had no BT flow).
+        EXPECT_NEAR(v.bt_mbps, 4.0, 0.5);
+        EXPECT_EQ(v.content.test_flows, 2u);
     }
 }
 
