@@ -517,35 +517,47 @@ TEST(Flow, CongestionControlIsAppliedAndReported) {
     EXPECT_NE(b.detail.find("no-such-cc"), std::string::npos) << b.detail;
 }
 
+// One BT flow on loopback with both ends' seeds paced at 20 Mbit/s, the agent as `agent_role`:
+// the seed's report and the leech's.
+struct paced_flow {
+    flow_report seed;
+    flow_report leech;
+};
+paced_flow run_paced_flow(flow_role agent_role, std::chrono::milliseconds duration,
+                          std::uint64_t agent_seed) {
+    asio::io_context ioc;
+    provider prov(ioc);
+    auto agent = base_params(diff::flow_kind::bt, agent_role, agent_seed);
+    agent.duration = duration;
+    prov.accepted = base_params(diff::flow_kind::bt, other(agent_role), agent_seed + 1);
+    prov.accepted->duration = duration;
+    prov.accepted->info_hash = agent.info_hash;
+    // Both ends are told; only the seed applies it.
+    agent.max_rate_bps = 20'000'000;
+    prov.accepted->max_rate_bps = 20'000'000;
+    flow_report a;
+    run_test(ioc, [&]() -> asio::awaitable<void> {
+        a = co_await run_agent_flow(ioc.get_executor(), prov.endpoint(), agent);
+        EXPECT_TRUE(co_await prov.changed.wait([&] { return !prov.reports.empty(); }, 10s));
+    });
+    EXPECT_EQ(prov.reports.size(), 1u);
+    const flow_report p = prov.reports.empty() ? flow_report{} : prov.reports.front();
+    return agent_role == flow_role::seed ? paced_flow{a, p} : paced_flow{p, a};
+}
+
 // The seeds' pacing cap (the test's byte budget on fast paths) holds on loopback, which would
 // otherwise carry gigabits, whichever end seeds.
 TEST(Flow, ASeedPacesAtItsMaxRate) {
     for (flow_role agent_role : {flow_role::seed, flow_role::leech}) {
-        asio::io_context ioc;
-        provider prov(ioc);
-        auto agent = base_params(diff::flow_kind::bt, agent_role, 93);
-        agent.duration = 2500ms;
-        prov.accepted = base_params(diff::flow_kind::bt, other(agent_role), 94);
-        prov.accepted->duration = 2500ms;
-        prov.accepted->info_hash = agent.info_hash;
-        // Both ends are told; only the seed applies it.
-        agent.max_rate_bps = 20'000'000;
-        prov.accepted->max_rate_bps = 20'000'000;
-        flow_report a;
-        run_test(ioc, [&]() -> asio::awaitable<void> {
-            a = co_await run_agent_flow(ioc.get_executor(), prov.endpoint(), agent);
-            EXPECT_TRUE(co_await prov.changed.wait([&] { return !prov.reports.empty(); }, 10s));
-        });
-        ASSERT_EQ(prov.reports.size(), 1u);
-        const flow_report& leech = agent_role == flow_role::leech ? a : prov.reports.front();
+        const paced_flow f = run_paced_flow(agent_role, 2500ms, 93);
+        const flow_report& leech = f.leech;
         ASSERT_EQ(leech.end, flow_end::completed) << leech.detail;
         ASSERT_GT(leech.duration.count(), 0);
         const double mbps = static_cast<double>(leech.window_bytes) * 8.0 /
                             static_cast<double>(leech.duration.count());
         EXPECT_LT(mbps, 22.0) << "agent " << to_string(agent_role) << " window "
                               << leech.window_bytes << " B in " << leech.duration.count()
-                              << " us, sent " << a.bytes_sent << "/"
-                              << prov.reports.front().bytes_sent;
+                              << " us, sent " << f.seed.bytes_sent;
         EXPECT_GT(mbps, 10.0) << "agent " << to_string(agent_role);
     }
 }
@@ -557,23 +569,9 @@ TEST(Flow, ASeedPacesAtItsMaxRate) {
 // report with that much still in its socket, and the next slot of a test would start behind it.
 TEST(Flow, NothingIsLeftOnThePathWhenASeedReportsItsFlowDone) {
     for (flow_role agent_role : {flow_role::seed, flow_role::leech}) {
-        asio::io_context ioc;
-        provider prov(ioc);
-        auto agent = base_params(diff::flow_kind::bt, agent_role, 95);
-        agent.duration = 1000ms;
-        prov.accepted = base_params(diff::flow_kind::bt, other(agent_role), 96);
-        prov.accepted->duration = 1000ms;
-        prov.accepted->info_hash = agent.info_hash;
-        agent.max_rate_bps = 20'000'000;
-        prov.accepted->max_rate_bps = 20'000'000;
-        flow_report a;
-        run_test(ioc, [&]() -> asio::awaitable<void> {
-            a = co_await run_agent_flow(ioc.get_executor(), prov.endpoint(), agent);
-            EXPECT_TRUE(co_await prov.changed.wait([&] { return !prov.reports.empty(); }, 10s));
-        });
-        ASSERT_EQ(prov.reports.size(), 1u);
-        const flow_report& seed = agent_role == flow_role::seed ? a : prov.reports.front();
-        const flow_report& leech = agent_role == flow_role::seed ? prov.reports.front() : a;
+        const paced_flow f = run_paced_flow(agent_role, 1000ms, 95);
+        const flow_report& seed = f.seed;
+        const flow_report& leech = f.leech;
         ASSERT_EQ(seed.end, flow_end::completed) << seed.detail;
         ASSERT_EQ(leech.end, flow_end::completed) << leech.detail;
         ASSERT_TRUE(seed.tcp_end.valid);

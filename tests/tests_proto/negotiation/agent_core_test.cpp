@@ -314,28 +314,38 @@ TEST(agent_core, a_throttled_comparison_is_rerun_and_confirmed) {
     }
 }
 
+// Starts `a` and grants its test: the schedule it proposed and the grant's effects.
+struct granted_test {
+    std::vector<flow_spec> schedule;
+    agent_effects granted;
+};
+granted_test start_granted(agent& a, time_point now) {
+    const auto out = a.start(now);
+    const auto proposed = sent<negotiate>(out);
+    EXPECT_EQ(proposed.size(), 1u);
+    return {proposed.empty() ? std::vector<flow_spec>{} : proposed[0].schedule,
+            a.receive(now, wire::encode_message(a_grant()))};
+}
+
 TEST(agent_core, a_port_verdict_is_confirmed_by_control_flows_alone) {
     seeded_random rng(4);
     agent_options o = short_options();
     o.confirm = true;
     agent a(o, rng);
     time_point now = t0;
-    auto out = a.start(now);
-    const auto first = sent<negotiate>(out);
-    ASSERT_EQ(first.size(), 1u);
-    out = a.receive(now, wire::encode_message(a_grant()));
+    const granted_test first = start_granted(a, now);
     // Whatever goes to the BT port at a tenth of the rate, both directions.
     const path_model port_throttle = [](const flow_spec& f) {
         return f.port == test_port::bt ? 4.0 : 40.0;
     };
-    auto run = play_run(a, now, out, port_throttle, first[0].schedule);
+    auto run = play_run(a, now, first.granted, port_throttle, first.schedule);
     const auto rerun = sent<negotiate>(run.last);
     ASSERT_EQ(rerun.size(), 1u);
     // Per direction: control on the BT port and on the neutral port, twice each.
     EXPECT_EQ(rerun[0].schedule.size(), 8u);
     for (const auto& f : rerun[0].schedule)
         EXPECT_EQ(f.kind, flow_kind::control);
-    out = a.receive(now, wire::encode_message(a_grant()));
+    const auto out = a.receive(now, wire::encode_message(a_grant()));
     run = play_run(a, now, out, port_throttle, rerun[0].schedule);
     const auto done = all_of<test_done>(run.last);
     ASSERT_EQ(done.size(), 1u);
@@ -361,14 +371,11 @@ TEST(agent_core, a_pooled_comparison_is_not_confirmed_when_its_ports_rerun_clear
     o.confirm = true;
     agent a(o, rng);
     time_point now = t0;
-    auto out = a.start(now);
-    const auto first = sent<negotiate>(out);
-    ASSERT_EQ(first.size(), 1u);
-    out = a.receive(now, wire::encode_message(a_grant()));
-    auto run = play_run(a, now, out, 0.1, first[0].schedule);
+    const granted_test first = start_granted(a, now);
+    auto run = play_run(a, now, first.granted, 0.1, first.schedule);
     const auto rerun = sent<negotiate>(run.last);
     ASSERT_EQ(rerun.size(), 1u);
-    out = a.receive(now, wire::encode_message(a_grant()));
+    const auto out = a.receive(now, wire::encode_message(a_grant()));
     // The throttle was a passing one: the rerun's BT flows run at full rate. Neither port may
     // accuse on one run: both comparisons of each direction end inconclusive.
     run = play_run(a, now, out, 1.0, rerun[0].schedule);
