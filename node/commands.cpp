@@ -219,7 +219,7 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
     o.schedule.pairing = r.directions_together
                              ? proto::diff::direction_pairing::together
                              : proto::diff::parse_direction_pairing(r.directions)
-                                   .value_or(proto::diff::direction_pairing::automatic);
+                                   .value_or(proto::diff::direction_pairing::apart);
     o.schedule.max_rate_bps = static_cast<std::uint64_t>(r.max_rate_mbps * 1e6 + 0.5);
     o.schedule.max_test_bytes = static_cast<std::uint64_t>(r.max_test_mb * 1e6 + 0.5);
     o.confirm = r.confirm && r.only_kind.empty();

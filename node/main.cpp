@@ -129,9 +129,9 @@ int main(int argc, char** argv) {
                         "times (the paired rule judges them from 3 on)")
             ->check(CLI::Range(0u, 5u));
         cmd->add_option("--directions", test_req.directions,
-                        "auto (default): run each upload flow beside its download twin (same "
-                        "port and kind) once the first control flows showed a symmetric enough "
-                        "path, half the time; apart: one direction at a time; together: paired "
+                        "apart (default): one direction at a time; auto: run each upload flow "
+                        "beside its download twin (same port and kind) once the first control "
+                        "flows showed a symmetric enough path, half the time; together: paired "
                         "from the start (wrong on an asymmetric link, where the download's ACKs "
                         "queue behind the upload)")
             ->check(CLI::IsMember({"auto", "apart", "together"}));

@@ -372,9 +372,7 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
                          [&](const auto& a, const auto& b) { return severity(a) < severity(b); });
         // One rerun per direction where both ports accuse on one basis (pool_confirmations).
         m_data.pooled = diff::pool_confirmations(m_data.analysis, wanted);
-        std::vector<diff::shape_bytes> moved;
-        for (const diff::measured_flow& f : m_data.runs.front())
-            moved.push_back({f.spec.dir, f.spec.port, f.spec.kind, diff::wire_bytes(f.agent)});
+        const auto moved = first_run_shapes();
         // A port verdict's rerun needs only the port comparison's control flows.
         const auto controls_only = diff::controls_only_confirmations(m_data.analysis, wanted);
         auto fitted = diff::fit_confirmation(wanted, m_options.schedule, diff::agent_bytes(m_data),
@@ -397,8 +395,51 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
             return;
         }
     }
+    if (m_run == 1 && m_options.confirm && confirm_pooled_on_their_own(now, out))
+        return;
     m_phase = phase::done;
     out.push_back(test_done{m_data});
+}
+
+std::vector<diff::shape_bytes> agent::first_run_shapes() const {
+    std::vector<diff::shape_bytes> moved;
+    for (const diff::measured_flow& f : m_data.runs.front())
+        moved.push_back({f.spec.dir, f.spec.port, f.spec.kind, diff::wire_bytes(f.agent)});
+    return moved;
+}
+
+bool agent::confirm_pooled_on_their_own(time_point now, agent_effects& out) {
+    std::vector<diff::comparison_key> own;
+    for (const diff::pooled_confirmation& p : m_data.pooled) {
+        const auto v = std::find_if(m_data.analysis.verdicts.begin(),
+                                    m_data.analysis.verdicts.end(), [&](const port_verdict& x) {
+                                        return x.dir == p.pooled.dir && x.port == p.pooled.port;
+                                    });
+        if (v != m_data.analysis.verdicts.end() && !v->confirmed)
+            own.push_back(p.pooled);
+    }
+    if (own.empty())
+        return false;
+    std::erase_if(m_data.pooled, [&](const diff::pooled_confirmation& p) {
+        return std::any_of(own.begin(), own.end(), [&](const diff::comparison_key& k) {
+            return k.dir == p.pooled.dir && k.port == p.pooled.port;
+        });
+    });
+    auto fitted = diff::fit_confirmation(own, m_options.schedule, diff::agent_bytes(m_data),
+                                         first_run_shapes());
+    for (const diff::comparison_key& k : fitted.skipped)
+        diff::give_up_confirmation(m_data, k);
+    if (auto st = diff::analyse_runs(m_data); !st) {
+        fail(st.err(), out);
+        return true;
+    }
+    m_confirming = std::move(fitted.rerun);
+    if (m_confirming.empty())
+        return false;
+    m_run = 2;
+    negotiate_run(now, diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0),
+                  out);
+    return true;
 }
 
 agent_effects agent::on_closed(time_point now, error why) {

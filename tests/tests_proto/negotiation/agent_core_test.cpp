@@ -365,7 +365,7 @@ TEST(agent_core, a_port_verdict_is_confirmed_by_control_flows_alone) {
     }
 }
 
-TEST(agent_core, a_pooled_comparison_is_not_confirmed_when_its_ports_rerun_clears) {
+TEST(agent_core, a_pooled_comparison_its_ports_rerun_did_not_confirm_is_rerun_on_its_own) {
     seeded_random rng(2);
     agent_options o = short_options();
     o.confirm = true;
@@ -375,10 +375,60 @@ TEST(agent_core, a_pooled_comparison_is_not_confirmed_when_its_ports_rerun_clear
     auto run = play_run(a, now, first.granted, 0.1, first.schedule);
     const auto rerun = sent<negotiate>(run.last);
     ASSERT_EQ(rerun.size(), 1u);
-    const auto out = a.receive(now, wire::encode_message(a_grant()));
-    // The throttle was a passing one: the rerun's BT flows run at full rate. Neither port may
-    // accuse on one run: both comparisons of each direction end inconclusive.
-    run = play_run(a, now, out, 1.0, rerun[0].schedule);
+    auto out = a.receive(now, wire::encode_message(a_grant()));
+    // The download's neutral-port rerun runs its BT flows at full rate (a burst of cross traffic
+    // on the first run's control flows would do the same to it); the upload's stays throttled.
+    const path_model download_clears = [](const flow_spec& f) {
+        return f.kind == flow_kind::bt && f.dir == direction::upload ? 4.0 : 40.0;
+    };
+    run = play_run(a, now, out, download_clears, rerun[0].schedule);
+    EXPECT_TRUE(all_of<test_done>(run.last).empty());
+    // So the download's BT port, pooled onto it, gets a rerun of its own.
+    const auto own = sent<negotiate>(run.last);
+    ASSERT_EQ(own.size(), 1u);
+    for (const auto& f : own[0].schedule) {
+        EXPECT_EQ(f.dir, direction::download);
+        EXPECT_TRUE(f.port == test_port::bt ||
+                    (f.port == test_port::neutral && f.kind == flow_kind::control));
+    }
+    out = a.receive(now, wire::encode_message(a_grant()));
+    EXPECT_EQ(all_of<run_started>(out).at(0).run, 2u);
+    // There the throttle holds again: the BT port is confirmed by its own rerun.
+    run = play_run(a, now, out, 0.1, own[0].schedule);
+    const auto done = all_of<test_done>(run.last);
+    ASSERT_EQ(done.size(), 1u);
+    const auto& data = done[0].data;
+    ASSERT_EQ(data.runs.size(), 3u);
+    ASSERT_EQ(data.confirmed_keys.size(), 2u);
+    EXPECT_EQ(data.pooled.size(), 1u); // the upload's, confirmed by its neutral port
+    ASSERT_EQ(data.analysis.verdicts.size(), 4u);
+    for (const auto& v : data.analysis.verdicts) {
+        const bool cleared = v.dir == direction::download && v.port == test_port::neutral;
+        EXPECT_EQ(v.outcome, cleared ? verdict::inconclusive : verdict::throttled)
+            << to_string(v.dir) << " " << to_string(v.port);
+        EXPECT_EQ(v.confirmed, !cleared);
+        EXPECT_EQ(v.confirmed_by.has_value(),
+                  v.dir == direction::upload && v.port == test_port::bt);
+    }
+}
+
+TEST(agent_core, a_passing_throttle_is_inconclusive_after_every_rerun) {
+    seeded_random rng(2);
+    agent_options o = short_options();
+    o.confirm = true;
+    agent a(o, rng);
+    time_point now = t0;
+    const granted_test first = start_granted(a, now);
+    auto run = play_run(a, now, first.granted, 0.1, first.schedule);
+    // The throttle was a passing one: every rerun's BT flows run at full rate. Neither port may
+    // accuse on one run: both comparisons of each direction end inconclusive, after the pooled
+    // BT ports' own reruns.
+    for (std::uint32_t rerun_run = 1; rerun_run <= 2; ++rerun_run) {
+        const auto rerun = sent<negotiate>(run.last);
+        ASSERT_EQ(rerun.size(), 1u) << "run " << rerun_run;
+        const auto out = a.receive(now, wire::encode_message(a_grant()));
+        run = play_run(a, now, out, 1.0, rerun[0].schedule);
+    }
     const auto done = all_of<test_done>(run.last);
     ASSERT_EQ(done.size(), 1u);
     ASSERT_EQ(done[0].data.analysis.verdicts.size(), 4u);
@@ -458,10 +508,11 @@ TEST(agent_core, a_rerun_slot_that_could_break_the_budget_is_not_run) {
     EXPECT_LE(diff::agent_bytes(data), o.schedule.max_test_bytes);
     // The rerun holds both neutral ports (26.2 MB expected of the 36 MB left). The skipped slot's
     // comparison goes unconfirmed, with the BT port pooled onto it; the direction rerun in full
-    // says none now, so it cannot accuse either: one run cannot accuse nor clear.
-    ASSERT_EQ(data.unconfirmed_keys.size(), 2u);
-    EXPECT_EQ(data.unconfirmed_keys[0].dir, data.unconfirmed_keys[1].dir);
-    EXPECT_NE(data.unconfirmed_keys[0].port, data.unconfirmed_keys[1].port);
+    // says none now, so it cannot accuse either (one run cannot accuse nor clear), and its BT
+    // port's own rerun no longer fits: unconfirmed too, and no third run.
+    EXPECT_EQ(data.runs.size(), 2u);
+    EXPECT_EQ(data.unconfirmed_keys.size(), 3u);
+    EXPECT_TRUE(data.pooled.empty());
     for (const auto& v : data.analysis.verdicts)
         EXPECT_EQ(v.outcome, verdict::inconclusive) << to_string(v.dir) << " " << to_string(v.port);
 }
