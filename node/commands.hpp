@@ -25,7 +25,7 @@ struct test_request {
     unsigned repetitions = 2;
     unsigned pairs = 0;               // repetitions of the concurrent pairs (paired rule)
     bool directions_together = false; // --directions-together: same as directions "together"
-    std::string directions = "auto";  // "auto" | "apart" | "together" (schedule.hpp)
+    std::string directions = "apart"; // "auto" | "apart" | "together" (schedule.hpp)
     double max_rate_mbps = 100.0;     // the seeds' pacing cap (0: none)
     double max_test_mb = 0.0;         // the test's byte budget, confirmation included (0: none)
     std::string congestion_control;
