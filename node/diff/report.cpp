@@ -527,10 +527,7 @@ result<test_report> report_from_json(const nlohmann::json& j) {
     for (std::size_t run = 1; run < r.runs.size(); ++run) {
         std::vector<proto::diff::comparison_key> keys;
         for (const auto& f : r.runs[run]) {
-            const bool known = std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
-                return k.dir == f.spec.dir && k.port == f.spec.port;
-            });
-            if (!f.concurrent && !known)
+            if (!f.concurrent && !proto::diff::holds(keys, {f.spec.dir, f.spec.port}))
                 keys.push_back({f.spec.dir, f.spec.port});
         }
         r.confirmed_keys.push_back(std::move(keys));

@@ -149,17 +149,14 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
     return out;
 }
 
+bool holds(std::span<const comparison_key> keys, const comparison_key& k) noexcept {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                          const schedule_params& params, random_source& rng,
                                          std::uint16_t first_index, std::uint16_t first_group,
                                          std::span<const comparison_key> controls_only) {
-    auto in = [](std::span<const comparison_key> keys, direction d, test_port p) {
-        return std::any_of(keys.begin(), keys.end(),
-                           [&](const comparison_key& k) { return k.dir == d && k.port == p; });
-    };
-    auto named = [&](direction d, test_port p) {
-        return in(which, d, p);
-    };
     std::vector<flow_spec> out;
     numbering n{first_index, first_group};
     const std::uint32_t reps =
@@ -171,13 +168,13 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
         std::vector<slot> conc;
         for (const comparison_key& k : which) {
             const test_port port[] = {k.port};
-            const bool controls = k.port == test_port::bt && in(controls_only, k.dir, k.port);
+            const bool controls = k.port == test_port::bt && holds(controls_only, k);
             if (rep < params.sequential_repetitions) {
                 if (controls)
                     units.push_back({{{k.dir, test_port::bt, flow_kind::control}}});
                 else
                     units.push_back(sequential_slots(k.dir, port, rng));
-                if (k.port == test_port::bt && !named(k.dir, test_port::neutral))
+                if (k.port == test_port::bt && !holds(which, {k.dir, test_port::neutral}))
                     units.push_back({{{k.dir, test_port::neutral, flow_kind::control}}});
             }
             if (rep < params.concurrent_repetitions) {

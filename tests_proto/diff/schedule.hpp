@@ -117,7 +117,10 @@ std::vector<flow_spec> make_schedule(const schedule_params& params, random_sourc
 struct comparison_key {
     direction dir;
     test_port port;
+    friend constexpr bool operator==(const comparison_key&, const comparison_key&) = default;
 };
+// Whether `keys` holds `k`.
+bool holds(std::span<const comparison_key> keys, const comparison_key& k) noexcept;
 std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
                                          const schedule_params& params, random_source& rng,
                                          std::uint16_t first_index, std::uint16_t first_group,

@@ -150,44 +150,28 @@ status analyse_runs(test_data& data) {
         if (i - 1 < data.confirmed_keys.size()) {
             const auto& keys = data.confirmed_keys[i - 1];
             std::erase_if(rerun.verdicts, [&](const port_verdict& v) {
-                return std::none_of(keys.begin(), keys.end(), [&](const comparison_key& k) {
-                    return k.dir == v.dir && k.port == v.port;
-                });
+                return !holds(keys, {v.dir, v.port});
             });
         }
         data.analysis = merge_rerun(data.analysis, rerun);
     }
-    auto is_key = [](const port_verdict& v, const comparison_key& k) {
-        return k.dir == v.dir && k.port == v.port;
-    };
-    auto unconfirmed = [&](const comparison_key& k) {
-        return std::any_of(
-            data.unconfirmed_keys.begin(), data.unconfirmed_keys.end(),
-            [&](const comparison_key& u) { return u.dir == k.dir && u.port == k.port; });
-    };
     // Pooled comparisons, once their `by` was rerun (or given up: then they are unconfirmed too).
-    const std::vector<comparison_key> rerun_keys =
-        data.confirmed_keys.empty() || data.runs.size() < 2 ? std::vector<comparison_key>{}
-                                                            : data.confirmed_keys.front();
+    const std::span<const comparison_key> rerun_keys =
+        data.confirmed_keys.empty() || data.runs.size() < 2
+            ? std::span<const comparison_key>{}
+            : std::span<const comparison_key>{data.confirmed_keys.front()};
     std::vector<comparison_key> pooled_unconfirmed;
     for (const pooled_confirmation& p : data.pooled) {
-        const bool by_rerun =
-            std::any_of(rerun_keys.begin(), rerun_keys.end(), [&](const comparison_key& k) {
-                return k.dir == p.by.dir && k.port == p.by.port;
-            });
-        if (!by_rerun) {
-            if (unconfirmed(p.by))
+        if (!holds(rerun_keys, p.by)) {
+            if (holds(data.unconfirmed_keys, p.by))
                 pooled_unconfirmed.push_back(p.pooled);
             continue;
         }
-        const auto by = std::find_if(data.analysis.verdicts.begin(), data.analysis.verdicts.end(),
-                                     [&](const port_verdict& v) { return is_key(v, p.by); });
-        const auto v = std::find_if(data.analysis.verdicts.begin(), data.analysis.verdicts.end(),
-                                    [&](const port_verdict& x) { return is_key(x, p.pooled); });
-        if (v == data.analysis.verdicts.end() || !is_positive(v->outcome))
+        const port_verdict* by = find_verdict(data.analysis, p.by);
+        port_verdict* v = find_verdict(data.analysis, p.pooled);
+        if (v == nullptr || !is_positive(v->outcome))
             continue;
-        if (by != data.analysis.verdicts.end() && by->confirmed && is_positive(by->outcome) &&
-            by->why == v->why) {
+        if (by != nullptr && by->confirmed && is_positive(by->outcome) && by->why == v->why) {
             if (v->outcome != by->outcome) {
                 v->outcome = verdict::throttled; // both show at least a throttle
                 v->onset.reset();
@@ -200,9 +184,9 @@ status analyse_runs(test_data& data) {
         }
     }
     for (port_verdict& v : data.analysis.verdicts) {
-        const bool pooled_out = std::any_of(pooled_unconfirmed.begin(), pooled_unconfirmed.end(),
-                                            [&](const comparison_key& k) { return is_key(v, k); });
-        if ((pooled_out || unconfirmed({v.dir, v.port})) && is_positive(v.outcome)) {
+        const comparison_key k{v.dir, v.port};
+        if ((holds(pooled_unconfirmed, k) || holds(data.unconfirmed_keys, k)) &&
+            is_positive(v.outcome)) {
             v.outcome = verdict::inconclusive;
             v.why = basis::none;
             v.onset.reset();
@@ -215,7 +199,7 @@ status analyse_runs(test_data& data) {
 void give_up_confirmation(test_data& data, const comparison_key& k) {
     data.unconfirmed_keys.push_back(k);
     std::erase_if(data.pooled, [&](const pooled_confirmation& p) {
-        if (p.by.dir != k.dir || p.by.port != k.port)
+        if (p.by != k)
             return false;
         data.unconfirmed_keys.push_back(p.pooled);
         return true;
@@ -230,17 +214,21 @@ std::uint64_t agent_bytes(const test_data& data) noexcept {
     return bytes;
 }
 
+const port_verdict* find_verdict(const test_analysis& a, const comparison_key& k) noexcept {
+    const auto it = std::find_if(a.verdicts.begin(), a.verdicts.end(), [&](const port_verdict& v) {
+        return v.dir == k.dir && v.port == k.port;
+    });
+    return it == a.verdicts.end() ? nullptr : &*it;
+}
+
+port_verdict* find_verdict(test_analysis& a, const comparison_key& k) noexcept {
+    return const_cast<port_verdict*>(find_verdict(std::as_const(a), k));
+}
+
 std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
                                                     std::vector<comparison_key>& wanted) {
     auto find = [&](direction d, test_port port) -> const port_verdict* {
-        const auto wanted_it = std::find_if(wanted.begin(), wanted.end(), [&](const auto& k) {
-            return k.dir == d && k.port == port;
-        });
-        if (wanted_it == wanted.end())
-            return nullptr;
-        const auto it = std::find_if(first.verdicts.begin(), first.verdicts.end(),
-                                     [&](const auto& v) { return v.dir == d && v.port == port; });
-        return it == first.verdicts.end() ? nullptr : &*it;
+        return holds(wanted, {d, port}) ? find_verdict(first, {d, port}) : nullptr;
     };
     std::vector<pooled_confirmation> pooled;
     for (const direction d : {direction::download, direction::upload}) {
@@ -251,8 +239,7 @@ std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
             (bt->why != basis::content && bt->why != basis::endpoint))
             continue;
         pooled.push_back({{d, test_port::bt}, {d, test_port::neutral}});
-        std::erase_if(
-            wanted, [&](const comparison_key& k) { return k.dir == d && k.port == test_port::bt; });
+        std::erase(wanted, comparison_key{d, test_port::bt});
     }
     return pooled;
 }
@@ -263,10 +250,8 @@ std::vector<comparison_key> controls_only_confirmations(const test_analysis& fir
     for (const comparison_key& k : wanted) {
         if (k.port != test_port::bt)
             continue;
-        const auto v =
-            std::find_if(first.verdicts.begin(), first.verdicts.end(),
-                         [&](const port_verdict& x) { return x.dir == k.dir && x.port == k.port; });
-        if (v != first.verdicts.end() && is_positive(v->outcome) && v->why == basis::port)
+        const port_verdict* v = find_verdict(first, k);
+        if (v != nullptr && is_positive(v->outcome) && v->why == basis::port)
             out.push_back(k);
     }
     return out;

@@ -60,6 +60,10 @@ to_flow_records(std::span<const measured_flow> flows,
                 const std::optional<unidentified_connections>& unidentified = std::nullopt,
                 bool bt_seen_earlier = false);
 
+// The verdict of comparison `k` in `a`, null when `a` has none.
+const port_verdict* find_verdict(const test_analysis& a, const comparison_key& k) noexcept;
+port_verdict* find_verdict(test_analysis& a, const comparison_key& k) noexcept;
+
 // A comparison whose confirmation is another comparison's rerun: when both ports of a direction
 // gave the same kind of accusation on the same basis -- content (BitTorrent penalised whatever
 // its port) or endpoint (any payload penalised once BitTorrent was seen) -- the two ports test

@@ -363,10 +363,8 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         // comparison gives way to a positive one.
         auto wanted = diff::comparisons_to_confirm(m_data.analysis);
         auto severity = [&](const diff::comparison_key& k) {
-            for (const auto& v : m_data.analysis.verdicts)
-                if (v.dir == k.dir && v.port == k.port)
-                    return v.outcome == verdict::inconclusive ? 1 : 0;
-            return 1;
+            const port_verdict* v = diff::find_verdict(m_data.analysis, k);
+            return v == nullptr || v->outcome == verdict::inconclusive ? 1 : 0;
         };
         std::stable_sort(wanted.begin(), wanted.end(),
                          [&](const auto& a, const auto& b) { return severity(a) < severity(b); });
@@ -411,20 +409,14 @@ std::vector<diff::shape_bytes> agent::first_run_shapes() const {
 bool agent::confirm_pooled_on_their_own(time_point now, agent_effects& out) {
     std::vector<diff::comparison_key> own;
     for (const diff::pooled_confirmation& p : m_data.pooled) {
-        const auto v = std::find_if(m_data.analysis.verdicts.begin(),
-                                    m_data.analysis.verdicts.end(), [&](const port_verdict& x) {
-                                        return x.dir == p.pooled.dir && x.port == p.pooled.port;
-                                    });
-        if (v != m_data.analysis.verdicts.end() && !v->confirmed)
+        const port_verdict* v = diff::find_verdict(m_data.analysis, p.pooled);
+        if (v != nullptr && !v->confirmed)
             own.push_back(p.pooled);
     }
     if (own.empty())
         return false;
-    std::erase_if(m_data.pooled, [&](const diff::pooled_confirmation& p) {
-        return std::any_of(own.begin(), own.end(), [&](const diff::comparison_key& k) {
-            return k.dir == p.pooled.dir && k.port == p.pooled.port;
-        });
-    });
+    std::erase_if(m_data.pooled,
+                  [&](const diff::pooled_confirmation& p) { return diff::holds(own, p.pooled); });
     auto fitted = diff::fit_confirmation(own, m_options.schedule, diff::agent_bytes(m_data),
                                          first_run_shapes());
     for (const diff::comparison_key& k : fitted.skipped)
