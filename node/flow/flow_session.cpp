@@ -490,8 +490,10 @@ void flow_session::on_read(std::size_t n, clock::time_point now) {
         m_report.payload_bytes = m_parser->payload_bytes();
         if (!m_finishing && now >= m_window_end)
             leecher_finish(now);
-        else
+        else if (!m_finishing)
             top_up_requests();
+        else if (leech_drained())
+            notify_writer(); // the last block asked for arrived: the write side may close
     }
 }
 
@@ -518,14 +520,12 @@ void flow_session::handle_events(clock::time_point now) {
                 // BEP 3: a choke discards every outstanding request.
                 m_unchoked = false;
                 m_outstanding = 0;
-                if (m_finishing)
-                    notify_writer(); // nothing more to wait for
                 break;
             case diff::message_type::piece:
+                // The event comes with the piece's header; its block is drained once the parser
+                // is back at a message boundary (leech_drained).
                 if (m_outstanding > 0)
                     --m_outstanding;
-                if (m_finishing && m_outstanding == 0)
-                    notify_writer(); // the last block asked for: the write side may close
                 break;
             default:
                 break;
@@ -709,7 +709,7 @@ void flow_session::on_eof(clock::time_point now) {
         set_end(end, end == flow_end::completed ? ""
                      : m_phase == phase::setup  ? "peer closed before unchoke"
                                                 : "peer closed mid-flow");
-        m_outstanding = 0; // nothing more can arrive
+        m_peer_eof = true; // nothing more can arrive
         notify_writer();
         return;
     }
@@ -722,6 +722,12 @@ void flow_session::on_eof(clock::time_point now) {
                  : m_peer_interested        ? "peer closed before the duration"
                                             : "peer closed before interested");
     seeder_finish(now, "");
+}
+
+bool flow_session::leech_drained() const noexcept {
+    // A piece's event is emitted with its header, before its block: every block asked for has
+    // arrived only when none is outstanding and the parser is not inside one.
+    return m_outstanding == 0 && m_parser && m_parser->at_message_boundary();
 }
 
 void flow_session::notify_writer() noexcept {
@@ -740,8 +746,9 @@ asio::awaitable<void> flow_session::writer() {
         // the flow done while its data is still on the path (the next slot would start behind
         // it: measured, a 20 ms tail of an upload delayed the next slot's handshakes by 4 ms,
         // and the paired slot after it ran its download at 0.4 of the link).
-        const bool done =
-            m_params.role == flow_role::seed ? m_stop_serving : m_finishing && m_outstanding == 0;
+        const bool done = m_params.role == flow_role::seed
+                              ? m_stop_serving
+                              : m_finishing && (m_peer_eof || leech_drained());
         if (m_abort)
             co_return;
         if (m_out.empty() && !serve) {

@@ -101,6 +101,7 @@ private:
     asio::awaitable<void> transfer();
     asio::awaitable<void> writer();
     void notify_writer() noexcept;
+    bool leech_drained() const noexcept;
     asio::awaitable<void> finish();
 
     void on_read(std::size_t n, clock::time_point now);
@@ -150,6 +151,7 @@ private:
     bool m_unchoked = false;
     bool m_finishing = false; // stopped requesting; write side shut down once all arrived
     std::uint32_t m_outstanding = 0;
+    bool m_peer_eof = false; // leecher: the seeder closed; nothing more arrives
     // Of m_outstanding, the requests still in m_out (not yet handed to the socket).
     std::uint32_t m_unsent_requests = 0;
     std::uint32_t m_target = 16; // blocks in flight until the first rate sizes the pipeline
