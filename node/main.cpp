@@ -131,7 +131,8 @@ int main(int argc, char** argv) {
         cmd->add_option("--directions", test_req.directions,
                         "apart (default): one direction at a time; auto: run each upload flow "
                         "beside its download twin (same port and kind) once the first control "
-                        "flows showed a symmetric enough path, half the time; together: paired "
+                        "flows showed a symmetric enough path, or a narrow uplink (its paired "
+                        "uploads then paced below it), half the time; together: paired "
                         "from the start (wrong on an asymmetric link, where the download's ACKs "
                         "queue behind the upload)")
             ->check(CLI::IsMember({"auto", "apart", "together"}));

@@ -117,7 +117,8 @@ struct transfer {
     double delivered = 0.0; // payload bytes, fractional
     std::uint64_t counted = 0;
     std::optional<nanoseconds> reset_at;
-    double rate = 0.0; // bytes/s in the current step
+    double rate = 0.0;              // bytes/s in the current step
+    std::uint64_t max_rate_bps = 0; // the sender's pace (0: none)
 };
 
 bool active_at(const transfer& x, nanoseconds t) {
@@ -162,7 +163,7 @@ void share(std::vector<claim>& claims, double capacity) {
 
 // Integrates every transfer of the slot from the first byte to the last.
 void run_transfers(std::vector<transfer>& xs, const path_model& path, const path_policy& policy,
-                   random_source& random, std::uint64_t max_rate_bps) {
+                   random_source& random) {
     if (xs.empty())
         return;
     const double rtt_s = seconds(path.rtt);
@@ -207,8 +208,8 @@ void run_transfers(std::vector<transfer>& xs, const path_model& path, const path
                                     x.delivered + 0.5 >= static_cast<double>(policy.after_bytes);
                 if (capped)
                     want = std::min(want, policy.fraction * link_rate[d]);
-                if (max_rate_bps > 0)
-                    want = std::min(want, static_cast<double>(max_rate_bps) / 8.0);
+                if (x.max_rate_bps > 0)
+                    want = std::min(want, static_cast<double>(x.max_rate_bps) / 8.0);
                 claims.push_back({want, &x});
             }
             if (claims.empty())
@@ -342,10 +343,14 @@ std::vector<modelled_flow> model_slot(std::span<const proto::negotiation::flow_t
         x.samples.assign(x.plan.count, 0);
         x.cwnd = static_cast<double>(path.initial_window) * path.mss;
         x.next_doubling = x.data_start + rtt;
+        // The agent's seeds pace at the flow's own rate (a paired upload's may be lower than
+        // the test's cap), the provider's at the cap.
+        x.max_rate_bps =
+            f.role == flow_role::seed && f.max_rate_bps > 0 ? f.max_rate_bps : max_rate_bps;
         xs.push_back(std::move(x));
     }
 
-    run_transfers(xs, path, policy, noise, max_rate_bps);
+    run_transfers(xs, path, policy, noise);
 
     for (transfer& x : xs) {
         const auto& f = flows[x.flow];

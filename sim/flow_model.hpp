@@ -120,7 +120,8 @@ struct modelled_flow {
 // Models the flows of one slot (started together). `noise` draws the link's noise, in a fixed
 // order: the same inputs and stream state give the same flows. One result per flow, in order.
 // max_rate_bps > 0: every flow's sender paces at no more than that (the test's pacing cap,
-// proto::diff::schedule_params), as the seeds' SO_MAX_PACING_RATE does.
+// proto::diff::schedule_params), as the seeds' SO_MAX_PACING_RATE does; a flow the agent seeds
+// paces at its own max_rate_bps when that is set (a paired upload on an asymmetric path).
 std::vector<modelled_flow> model_slot(std::span<const proto::negotiation::flow_to_run> flows,
                                       const path_model& path, const path_policy& policy,
                                       const flow_timeouts& timeouts, random_source& noise,

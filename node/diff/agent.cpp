@@ -123,7 +123,7 @@ private:
             p.duration = std::chrono::milliseconds(f.spec.duration_ms);
             p.connect_timeout = m_o.connect_timeout;
             p.congestion_control = m_o.congestion_control;
-            p.max_rate_bps = m_o.schedule.max_rate_bps;
+            p.max_rate_bps = f.max_rate_bps; // the test's cap, or a paired upload's pace
             p.seed = f.seed;
             const tcp::endpoint target(m_provider.address(), f.port);
             asio::co_spawn(m_ex, run_agent_flow(m_ex, target, p),

@@ -181,29 +181,31 @@ nlohmann::json to_json(const test_report& r) {
         else
             unidentified.push_back(nullptr);
     }
-    return {{"test_id", r.test_id},
-            {"role", r.role},
-            {"started_at", rfc3339(r.started_unix_ms)},
-            {"started_unix_ms", r.started_unix_ms},
-            {"duration_s", number(r.duration_s)},
-            {"peer", {{"id", r.peer_id}, {"address", r.peer_address}}},
-            {"congestion_control", r.congestion_control},
-            {"congestion_control_used", congestion_control_used(r)},
-            {"runs", r.runs.size()},
-            {"confirmations", std::move(confirmations)},
-            {"unconfirmed", keys_json(r.unconfirmed_keys)},
-            {"pooled_confirmations", std::move(pooled)},
-            {"max_rate_mbps", number(static_cast<double>(r.max_rate_bps) / 1e6)},
-            {"byte_budget_mb", number(static_cast<double>(r.max_test_bytes) / 1e6)},
-            {"agent_wire_mb", number(static_cast<double>(proto::diff::agent_bytes(r)) / 1e6)},
-            {"pairing", proto::diff::to_string(r.pairing)},
-            {"directions_together", r.directions_together},
-            {"pairing_rates_mbps",
-             {{"upload", number(r.pairing_upload_bps / 1e6)},
-              {"download", number(r.pairing_download_bps / 1e6)}}},
-            {"unidentified_connections", std::move(unidentified)},
-            {"verdicts", std::move(verdicts)},
-            {"flows", std::move(flows)}};
+    return {
+        {"test_id", r.test_id},
+        {"role", r.role},
+        {"started_at", rfc3339(r.started_unix_ms)},
+        {"started_unix_ms", r.started_unix_ms},
+        {"duration_s", number(r.duration_s)},
+        {"peer", {{"id", r.peer_id}, {"address", r.peer_address}}},
+        {"congestion_control", r.congestion_control},
+        {"congestion_control_used", congestion_control_used(r)},
+        {"runs", r.runs.size()},
+        {"confirmations", std::move(confirmations)},
+        {"unconfirmed", keys_json(r.unconfirmed_keys)},
+        {"pooled_confirmations", std::move(pooled)},
+        {"max_rate_mbps", number(static_cast<double>(r.max_rate_bps) / 1e6)},
+        {"byte_budget_mb", number(static_cast<double>(r.max_test_bytes) / 1e6)},
+        {"agent_wire_mb", number(static_cast<double>(proto::diff::agent_bytes(r)) / 1e6)},
+        {"pairing", proto::diff::to_string(r.pairing)},
+        {"directions_together", r.directions_together},
+        {"pairing_rates_mbps",
+         {{"upload", number(r.pairing_upload_bps / 1e6)},
+          {"download", number(r.pairing_download_bps / 1e6)}}},
+        {"paired_upload_pace_mbps", number(static_cast<double>(r.paired_upload_pace_bps) / 1e6)},
+        {"unidentified_connections", std::move(unidentified)},
+        {"verdicts", std::move(verdicts)},
+        {"flows", std::move(flows)}};
 }
 
 namespace {
@@ -509,6 +511,14 @@ result<test_report> report_from_json(const nlohmann::json& j) {
             if (v != p->end() && v->is_number() && *v >= 0 && std::isfinite(v->get<double>()))
                 *into = v->get<double>() * 1e6;
         }
+    }
+    if (const auto p = j.find("paired_upload_pace_mbps"); p != j.end()) {
+        // The analysis compares upload flows at this pace: a bad value is refused, not ignored.
+        if (!p->is_number() || !std::isfinite(p->get<double>()) || *p < 0 || *p > 100'000)
+            return make_error(errc::invalid_argument,
+                              "report field 'paired_upload_pace_mbps' is not a rate in "
+                              "[0, 100000] Mbit/s");
+        r.paired_upload_pace_bps = static_cast<std::uint64_t>(p->get<double>() * 1e6 + 0.5);
     }
     if (const auto c = j.find("confirmations"); c != j.end()) {
         if (!c->is_array() || c->size() + 1 != std::max<std::size_t>(r.runs.size(), 1))

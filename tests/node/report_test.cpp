@@ -231,6 +231,27 @@ TEST(ReportJson, PooledConfirmationsReadBack) {
     EXPECT_NE(refused.err().reason.find("by_port"), std::string::npos);
 }
 
+TEST(ReportJson, ThePairedUploadsPaceReadsBackAndABadOneIsRefused) {
+    test_report original = sample_report();
+    original.paired_upload_pace_bps = 3'206'000;
+    ASSERT_TRUE(proto::diff::analyse_runs(original));
+    const nlohmann::json j = to_json(original);
+    EXPECT_DOUBLE_EQ(j.at("paired_upload_pace_mbps").get<double>(), 3.206);
+    auto back = report_from_json(nlohmann::json::parse(j.dump()));
+    ASSERT_TRUE(back) << back.err().describe();
+    EXPECT_EQ(back->paired_upload_pace_bps, original.paired_upload_pace_bps);
+    ASSERT_TRUE(proto::diff::analyse_runs(*back));
+    EXPECT_EQ(to_json(*back).at("verdicts"), j.at("verdicts"));
+    for (const nlohmann::json& bad_value :
+         {nlohmann::json(-1), nlohmann::json("fast"), nlohmann::json(1e9)}) {
+        nlohmann::json bad = j;
+        bad["paired_upload_pace_mbps"] = bad_value;
+        auto refused = report_from_json(bad);
+        ASSERT_FALSE(refused) << bad_value;
+        EXPECT_NE(refused.err().reason.find("paired_upload_pace_mbps"), std::string::npos);
+    }
+}
+
 TEST(ReportJson, FiguresNoFlowCanHaveAreRefusedNamingTheFlow) {
     nlohmann::json j = to_json(sample_report());
     j["flows"][2]["interval_ms"] = 1e12; // an interval of 31 years

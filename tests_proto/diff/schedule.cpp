@@ -274,6 +274,17 @@ bool paths_allow_pairing(double upload_bps, double download_bps) noexcept {
     return narrow > 0.0 && narrow >= together_min_rate_ratio * wide;
 }
 
+std::uint64_t paired_upload_pace_bps(double upload_bps, double download_bps) noexcept {
+    if (!(upload_bps > 0.0) || !(download_bps > upload_bps) ||
+        paths_allow_pairing(upload_bps, download_bps))
+        return 0;
+    const double pace =
+        (paired_uplink_use * upload_bps - paired_ack_share * download_bps) / paired_header_overhead;
+    if (!(pace >= paired_min_pace_share * upload_bps))
+        return 0;
+    return static_cast<std::uint64_t>(pace);
+}
+
 std::size_t join_directions(std::vector<flow_spec>& schedule, std::uint16_t from_group) {
     std::map<std::uint16_t, std::size_t> size;
     for (const flow_spec& f : schedule)

@@ -27,16 +27,17 @@
 // at 4.7 instead of 47 Mbit/s, and an inconclusive); on a symmetric 50 Mbit/s link it halved
 // the test (20 s instead of 40 s) with flows at 0.87 instead of 0.95 of the link. The automatic
 // mode pairs only once the first control flow of each direction showed a path whose narrower
-// direction carries at least together_min_rate_ratio of the wider one (paths_allow_pairing);
-// the schedule itself is built apart. A symmetric path's test takes about half the time
-// (tests/emu: 23 s instead of 40 s, 35 s instead of 62 s with a confirmation rerun). It needs
-// each slot to start on an empty path: a flow's tail still in flight (once the seeder stopped at
-// the leecher's first word with a pipeline's worth in its socket) delayed the next slot's
-// handshakes, and the first paired slot's download then ran at 0.4-0.55 of the link
-// (node/flow/flow.hpp, graceful end). Not the default yet: under on/off cross traffic in both
-// directions with a 40% content cap (tests/emu cross_throttle, cross seed 7) it was right in 2
-// of 4 runs (control flows hit by a burst fell to the cap's rate), apart in 2 of 2 and, with the
-// full rerun, 20 of 20 (seeds 1-20).
+// direction carries at least together_min_rate_ratio of the wider one (paths_allow_pairing),
+// or an uplink narrow enough that its paired uploads are paced below it (paired_upload_pace_bps:
+// on 50/5 Mbit/s the downloads then ran at 42-46 Mbit/s); the schedule itself is built apart. A
+// symmetric path's test takes about half the time (tests/emu: 23 s instead of 40 s, 35 s instead of
+// 62 s with a confirmation rerun). It needs each slot to start on an empty path: a flow's tail
+// still in flight (once the seeder stopped at the leecher's first word with a pipeline's worth in
+// its socket) delayed the next slot's handshakes, and the first paired slot's download then ran at
+// 0.4-0.55 of the link (node/flow/flow.hpp, graceful end). Not the default yet: under on/off cross
+// traffic in both directions with a 40% content cap (tests/emu cross_throttle, cross seed 7) it was
+// right in 2 of 4 runs (control flows hit by a burst fell to the cap's rate), apart in 2 of 2 and,
+// with the full rerun, 20 of 20 (seeds 1-20).
 //
 // Sans-IO and pure: randomness comes from the random_source; no clock.
 // Thread-safety: pure functions.
@@ -69,6 +70,23 @@ inline constexpr double together_min_rate_ratio = 0.5;
 // Whether a path whose first control flows ran at these rates (bit/s, the agent's own account:
 // a seed's payload sent, a leech's received) allows pairing directions. False when either is 0.
 bool paths_allow_pairing(double upload_bps, double download_bps) noexcept;
+
+// A path whose uplink is too narrow to pair unpaced (paths_allow_pairing false, upload the
+// narrow direction) can still be paired with the upload flows paced below the uplink: then no
+// queue forms there and the download's ACKs and requests pass. Measured on 50/5 Mbit/s, upload
+// and download paired (tests/emu asym, bench/RESULTS.md): unpaced, downloads at 7.2-8.6 Mbit/s;
+// uploads paced at 3.0 or 3.5 Mbit/s, downloads at 42-46; at 4.0, 31-32. The pace leaves the
+// uplink paired_uplink_use of its rate for the upload's wire bytes (payload x
+// paired_header_overhead) plus the download's ACKs (paired_ack_share of the download's rate):
+// on 4.6/47 Mbit/s, 2.8 Mbit/s. A throttle that leaves BitTorrent more than the pace is not seen
+// on the upload of such a test, so a pace below paired_min_pace_share of the uplink keeps the
+// directions apart, as does a narrow download (the provider paces the download's seeds, at the
+// test's cap only). 0: stay apart (or, when paths_allow_pairing, pair unpaced).
+inline constexpr double paired_uplink_use = 0.9;
+inline constexpr double paired_ack_share = 0.025;      // a 66-byte ACK per two 1448-byte segments
+inline constexpr double paired_header_overhead = 1.04; // 52 header bytes per 1448 of payload
+inline constexpr double paired_min_pace_share = 0.5;
+std::uint64_t paired_upload_pace_bps(double upload_bps, double download_bps) noexcept;
 
 struct schedule_params {
     // 2.5 s: on the emulated ISP, flows cut to 2 s still separated a 40% cap from on/off cross

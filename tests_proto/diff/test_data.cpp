@@ -126,14 +126,38 @@ to_flow_records(std::span<const measured_flow> flows,
     return out;
 }
 
+namespace {
+
+// Upload flows of a test whose paired uploads were paced (paired_upload_pace_bps) are compared
+// at that pace: the flows that ran before the pairing (the clean references among them) ran
+// unpaced and faster, and compared as they are with the paced ones they would look like a
+// throttle of everything after them. Clipped at the pace, a neutral path's unpaced flow measures
+// what a paced one does (at or a little below it: paced flows measured 1-5% above their pace),
+// and a throttle below the pace shows in both.
+void clip_uploads_to_pace(std::vector<flow_record>& records, std::uint64_t pace_bps) {
+    if (pace_bps == 0)
+        return;
+    const double pace = static_cast<double>(pace_bps);
+    for (flow_record& r : records) {
+        if (r.dir != direction::upload)
+            continue;
+        r.mean_bps = std::min(r.mean_bps, pace);
+        for (double& b : r.interval_bps)
+            b = std::min(b, pace);
+    }
+}
+
+} // namespace
+
 status analyse_runs(test_data& data) {
     data.run_analyses.clear();
     // The first run's clean references judge the reruns' endpoint comparisons too.
     std::vector<flow_record> references;
     for (std::size_t i = 0; i < data.runs.size(); ++i) {
         const auto& run = data.runs[i];
-        const auto records = to_flow_records(
+        auto records = to_flow_records(
             run, i < data.unidentified.size() ? data.unidentified[i] : std::nullopt, i > 0);
+        clip_uploads_to_pace(records, data.paired_upload_pace_bps);
         auto a = i == 0 ? analyse(records) : analyse(records, references);
         if (!a)
             return a.err();

@@ -111,11 +111,13 @@ struct test_data {
     // How directions were paired (schedule.hpp): the mode asked for, whether upload flows ran
     // beside their download twins (in some run), and the rates of the first control flow of
     // each direction the automatic mode decided on, bit/s, as the agent measured them (0: not
-    // measured).
+    // measured), and the pace of the upload flows that ran beside a download on a path too
+    // asymmetric to pair unpaced (schedule.hpp paired_upload_pace_bps; 0: none).
     direction_pairing pairing = direction_pairing::apart;
     bool directions_together = false;
     double pairing_upload_bps = 0.0;
     double pairing_download_bps = 0.0;
+    std::uint64_t paired_upload_pace_bps = 0;
 };
 
 // Records that comparison `k` of the first run goes unconfirmed (the byte budget has no room for

@@ -232,6 +232,10 @@ void agent::start_slot(time_point now, agent_effects& out) {
         f.info_hash = a.info_hash;
         f.port = a.spec.port == test_port::bt ? m_grant.bt_port : m_grant.neutral_port;
         f.seed = m_random.next_u64();
+        f.max_rate_bps = m_options.schedule.max_rate_bps;
+        const std::uint64_t pace = m_data.paired_upload_pace_bps;
+        if (pace > 0 && slot.size() > 1 && a.spec.dir == direction::upload)
+            f.max_rate_bps = f.max_rate_bps == 0 ? pace : std::min(f.max_rate_bps, pace);
         s.flows.push_back(f);
         m_pending.push_back(a.spec.index);
         longest = std::max(longest, a.spec.duration_ms);
@@ -329,9 +333,12 @@ void agent::decide_pairing() {
     m_pairing_decided = true;
     m_data.pairing_upload_bps = *up;
     m_data.pairing_download_bps = *down;
-    if (!diff::paths_allow_pairing(*up, *down) || m_slot >= m_slots.size())
+    // Unpaced on a symmetric enough path; on a narrow uplink with the uploads paced below it.
+    const std::uint64_t pace = diff::paired_upload_pace_bps(*up, *down);
+    if ((!diff::paths_allow_pairing(*up, *down) && pace == 0) || m_slot >= m_slots.size())
         return;
     if (diff::join_directions(m_schedule, m_slots[m_slot].front().group) > 0) {
+        m_data.paired_upload_pace_bps = pace;
         m_data.directions_together = true;
         m_slots = diff::slots_of(m_schedule);
     }

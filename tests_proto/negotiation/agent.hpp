@@ -124,6 +124,9 @@ struct flow_to_run {
     info_hash_t info_hash{};          // what its handshake carries (before any inversion)
     std::uint16_t port = 0;           // the provider's test port, from the grant
     std::uint64_t seed = 0;           // the flow's payload seed
+    // The most the agent's seed may send, bit/s: the test's cap (schedule_params max_rate_bps,
+    // 0: none), or lower for an upload paired on an asymmetric path (paired_upload_pace_bps).
+    std::uint64_t max_rate_bps = 0;
 };
 
 // Run these flows together; report each with flow_done(spec.index, ...).

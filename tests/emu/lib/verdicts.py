@@ -111,6 +111,17 @@ def main():
         print("flows paced at <= %s Mbit/s: the floor's reference is min(link, that)" % fmt(cap))
     verdicts = doc.get("verdicts") if isinstance(doc.get("verdicts"), list) else []
     flows = doc.get("flows") if isinstance(doc.get("flows"), list) else []
+    # Upload flows paired with a download on a narrow uplink ran paced at paired_upload_pace_mbps.
+    pace = doc.get("paired_upload_pace_mbps")
+    pace = float(pace) if isinstance(pace, (int, float)) and pace > 0 else 0.0
+    paced = set()
+    if pace > 0:
+        downloads = {(f.get("run"), f.get("group")) for f in flows
+                     if f.get("direction") == "download"}
+        paced = {id(f) for f in flows if f.get("direction") == "upload"
+                 and (f.get("run"), f.get("group")) in downloads}
+        print("%d upload flows paired and paced at <= %s Mbit/s: measured against that" % (
+            len(paced), fmt(pace)))
 
     print("test_id %s, duration %s s" % (doc.get("test_id"), fmt(doc.get("duration_s"))))
     print("  %-9s %-8s %-15s %-8s %9s %9s %9s %7s" % (
@@ -167,17 +178,26 @@ def main():
         if not sel:
             check(False, "%s selects at least one flow" % term)
             continue
+        # A paced upload (one that ran beside a download on a narrow uplink) is measured
+        # against its pace, and against the other paced uploads' median.
+        def klass(f):
+            return (f.get("direction"), id(f) in paced)
+
         if op == ">=":
-            reference = dict(bottleneck)
-            against = "its direction's bottleneck"
+            reference = {(d, p): min(bottleneck[d], pace) if p else bottleneck[d]
+                         for d in DIRECTIONS for p in (False, True)}
+            against = "its direction's bottleneck" + (
+                " (paced uploads: %s Mbit/s)" % fmt(pace) if paced else "")
         else:
-            reference = {d: median([rate(f) for f in sel if f.get("direction") == d])
-                         for d in DIRECTIONS}
+            reference = {k: median([rate(f) for f in sel if klass(f) == k])
+                         for k in {klass(f) for f in sel}}
             against = "the median of its direction's selected flows (%s Mbit/s)" % ", ".join(
-                "%s %.1f" % (d, reference[d]) for d in DIRECTIONS if reference[d] is not None)
+                "%s%s %.1f" % (d, " paced" if p else "", reference[(d, p)])
+                for d in DIRECTIONS for p in (False, True)
+                if reference.get((d, p)) is not None)
 
         def share(f):
-            ref = reference.get(f.get("direction"))
+            ref = reference.get(klass(f))
             return rate(f) / ref if ref else 0.0
 
         worst = min(sel, key=share)

@@ -94,6 +94,33 @@ class NormalRateGuard(unittest.TestCase):
         doc["max_rate_mbps"] = 0  # no cap: the link again
         self.assertEqual(self.judge(doc, "*/*/*>=0.8")[0], 1)
 
+    def test_paired_uploads_are_measured_against_their_pace(self):
+        # 50/5: download flows at 45, the first upload reference alone at 4.6, the rest paired
+        # (sharing a group with a download flow) and paced at 2.8.
+        rates = {k: (45.0 if k[0] == "download" else 2.75) for k in uniform(0)}
+        doc = result(rates)
+        for i, f in enumerate(doc["flows"]):
+            f["group"] = i
+        downloads = [f for f in doc["flows"] if f["direction"] == "download"]
+        uploads = [f for f in doc["flows"] if f["direction"] == "upload"]
+        uploads[0]["mbps"] = 4.6  # alone: unpaced
+        for up, down in zip(uploads[1:], downloads):
+            up["group"] = down["group"]
+        # Without the pace in the result: 2.75 is 0.55 of the uplink.
+        self.assertEqual(self.judge(doc, "*/*/*>=0.9", link="50/5")[0], 1)
+        doc["paired_upload_pace_mbps"] = 2.8
+        code, out = self.judge(doc, "*/*/*>=0.9 */*/*~0.9", link="50/5")
+        self.assertEqual(code, 0, out)
+        self.assertIn("7 upload flows paired and paced at <= 2.8", out)
+        # A paced upload slowed below its pace still fails, against the pace and the paced median.
+        uploads[3]["mbps"] = 1.2
+        code, out = self.judge(doc, "*/*/*>=0.9", link="50/5")
+        self.assertEqual(code, 1)
+        self.assertIn("1 of 16 flows below", out)
+        code, out = self.judge(doc, "*/*/*~0.9", link="50/5")
+        self.assertEqual(code, 1)
+        self.assertIn("upload paced 2.8", out)
+
     def test_a_term_that_selects_nothing_fails(self):
         rates = {k: v for k, v in uniform(45.0).items() if k[2] == "bt"}
         code, out = self.judge(result(rates), "control/*/*~0.8")

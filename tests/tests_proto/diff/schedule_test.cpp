@@ -121,6 +121,25 @@ TEST(schedule, pairing_needs_a_symmetric_enough_path) {
     EXPECT_FALSE(parse_direction_pairing("sometimes").has_value());
 }
 
+TEST(schedule, a_narrow_uplink_pairs_paced_below_itself) {
+    // 4.6/47 Mbit/s (tests/emu asym's first controls): (0.9 x 4.6 - 0.025 x 47) / 1.04.
+    const auto pace = paired_upload_pace_bps(4.6e6, 47e6);
+    EXPECT_NEAR(static_cast<double>(pace), 2.85e6, 0.01e6);
+    // Below the 3.0-3.5 Mbit/s measured harmless, above half the uplink.
+    EXPECT_LT(pace, 3'000'000u);
+    EXPECT_GT(pace, 2'300'000u);
+    // Symmetric enough: paired unpaced, no pace.
+    EXPECT_EQ(paired_upload_pace_bps(47e6, 48e6), 0u);
+    EXPECT_EQ(paired_upload_pace_bps(25e6, 50e6), 0u);
+    // A pace below half the uplink would hide too much of the upload: apart.
+    EXPECT_EQ(paired_upload_pace_bps(2e6, 100e6), 0u);   // (1.8 - 2.5) < 0
+    EXPECT_EQ(paired_upload_pace_bps(50e6, 1000e6), 0u); // 19 Mbit/s, 0.38 of the uplink
+    // A narrow download: the provider's seeds cannot be paced per direction, apart.
+    EXPECT_EQ(paired_upload_pace_bps(47e6, 4.6e6), 0u);
+    EXPECT_EQ(paired_upload_pace_bps(0.0, 47e6), 0u);
+    EXPECT_EQ(paired_upload_pace_bps(4.6e6, 0.0), 0u);
+}
+
 TEST(schedule, full_test_covers_every_direction_port_and_kind) {
     seeded_random rng(1);
     schedule_params p;

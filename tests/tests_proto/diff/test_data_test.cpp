@@ -309,5 +309,35 @@ TEST(test_data, clean_references_are_the_control_flows_before_any_bt_flow_to_the
     EXPECT_EQ(neutral_clean, 4u); // every control flow on the neutral port
 }
 
+// 50/5 Mbit/s paired with the uploads paced at 3.2 Mbit/s: the upload references (before the
+// pairing) ran unpaced at 4.8, every later upload flow at its pace. Compared as measured, the
+// later ones would look penalised; at the pace, the path is neutral.
+TEST(TestData, PairedUploadsAreComparedAtTheirPace) {
+    seeded_random rng(3);
+    const auto schedule = make_schedule({}, rng);
+    std::vector<flow_measurement> agent, provider;
+    for (const flow_spec& f : schedule) {
+        const bool reference = f.kind == flow_kind::control && f.group < 4;
+        const std::uint64_t per_interval = f.dir == direction::download ? 1'406'250
+                                           : reference                  ? 150'000
+                                                                        : 101'250;
+        agent.push_back(completed(f.index, per_interval));
+        provider.push_back(completed(f.index, per_interval));
+    }
+    test_data data;
+    data.runs.push_back(match_measurements(schedule, agent, provider));
+    data.unidentified.emplace_back();
+    ASSERT_TRUE(analyse_runs(data).ok());
+    const auto positive = std::count_if(
+        data.analysis.verdicts.begin(), data.analysis.verdicts.end(),
+        [](const port_verdict& v) { return v.dir == direction::upload && is_positive(v.outcome); });
+    EXPECT_GT(positive, 0); // unclipped, the references make the rest look penalised
+    data.paired_upload_pace_bps = 3'200'000;
+    ASSERT_TRUE(analyse_runs(data).ok());
+    ASSERT_EQ(data.analysis.verdicts.size(), 4u);
+    for (const port_verdict& v : data.analysis.verdicts)
+        EXPECT_EQ(v.outcome, verdict::none) << to_string(v.dir) << " " << to_string(v.port);
+}
+
 } // namespace
 } // namespace glasnode::proto::diff

@@ -198,18 +198,18 @@ TEST(agent_core, runs_a_whole_test_against_scripted_replies) {
 
 // Plays a run whose upload flows get `up_mbps` and download flows `down_mbps` (no throttle);
 // returns the slots as the core started them.
-std::vector<std::vector<flow_spec>> play_path(agent& a, time_point& now, agent_effects out,
-                                              double up_mbps, double down_mbps) {
-    std::vector<std::vector<flow_spec>> slots;
+std::vector<std::vector<flow_to_run>> play_path(agent& a, time_point& now, agent_effects out,
+                                                double up_mbps, double down_mbps) {
+    std::vector<std::vector<flow_to_run>> slots;
     for (;;) {
         const auto starts = all_of<start_flows>(out);
         if (starts.empty())
             break;
         now += 1500ms;
-        std::vector<flow_spec> slot;
+        std::vector<flow_to_run> slot;
         agent_effects next;
         for (const flow_to_run& f : starts[0].flows) {
-            slot.push_back(f.spec);
+            slot.push_back(f);
             const double mbps = f.spec.dir == direction::upload ? up_mbps : down_mbps;
             auto r = a.flow_done(now, f.spec.index, measured(f.spec.index, f.role, mbps));
             next.insert(next.end(), r.begin(), r.end());
@@ -228,13 +228,16 @@ TEST(agent_core, directions_pair_only_on_a_symmetric_enough_path) {
         double up, down;
         std::size_t slots;
         bool together;
+        double pace_mbps; // of the paired uploads (0: unpaced, at the test's cap)
     };
     const row rows[] = {
-        {diff::direction_pairing::automatic, 40, 42, 9, true},
-        {diff::direction_pairing::automatic, 4.7, 47, 16, false}, // 10:1: apart
-        {diff::direction_pairing::automatic, 47, 4.7, 16, false},
-        {diff::direction_pairing::apart, 40, 42, 16, false},
-        {diff::direction_pairing::together, 4.7, 47, 8, true}, // asked for, whatever the path
+        {diff::direction_pairing::automatic, 40, 42, 9, true, 0},
+        // 10:1: paired, the uploads paced at (0.9 x 4.7 - 0.025 x 47) / 1.04 Mbit/s.
+        {diff::direction_pairing::automatic, 4.7, 47, 9, true, 2.94},
+        {diff::direction_pairing::automatic, 1.5, 47, 16, false, 0}, // no room for ACKs: apart
+        {diff::direction_pairing::automatic, 47, 4.7, 16, false, 0}, // narrow download: apart
+        {diff::direction_pairing::apart, 40, 42, 16, false, 0},
+        {diff::direction_pairing::together, 4.7, 47, 8, true, 0}, // asked for, whatever the path
     };
     for (const row& r : rows) {
         SCOPED_TRACE(std::string(diff::to_string(r.mode)) + " " + std::to_string(r.up) + "/" +
@@ -252,14 +255,24 @@ TEST(agent_core, directions_pair_only_on_a_symmetric_enough_path) {
         const auto slots =
             play_path(a, now, a.receive(now, wire::encode_message(a_grant())), r.up, r.down);
         EXPECT_EQ(slots.size(), r.slots);
+        const std::uint64_t cap = o.schedule.max_rate_bps;
         for (std::size_t i = 0; i < slots.size(); ++i) {
-            if (slots[i].size() == 2) {
-                EXPECT_NE(slots[i][0].dir, slots[i][1].dir);
-                EXPECT_EQ(slots[i][0].port, slots[i][1].port);
-                EXPECT_EQ(slots[i][0].kind, slots[i][1].kind);
+            const auto& s = slots[i];
+            if (s.size() == 2) {
+                EXPECT_NE(s[0].spec.dir, s[1].spec.dir);
+                EXPECT_EQ(s[0].spec.port, s[1].spec.port);
+                EXPECT_EQ(s[0].spec.kind, s[1].spec.kind);
                 if (r.mode == diff::direction_pairing::automatic) {
                     EXPECT_GE(i, 2u); // never before both directions were measured
                 }
+            }
+            // Only an upload beside a download is paced below the cap.
+            for (const flow_to_run& f : s) {
+                if (r.pace_mbps > 0 && s.size() == 2 && f.spec.dir == direction::upload)
+                    // The played flows' accounts are within 1% of the nominal rates.
+                    EXPECT_NEAR(static_cast<double>(f.max_rate_bps) / 1e6, r.pace_mbps, 0.05);
+                else
+                    EXPECT_EQ(f.max_rate_bps, cap);
             }
         }
     }
