@@ -177,7 +177,35 @@ status analyse_runs(test_data& data) {
                 return !holds(keys, {v.dir, v.port});
             });
         }
+        // A tie-break: merged with the positive one of the first two runs, not with their
+        // inconclusive merge.
+        std::vector<port_verdict> ties;
+        if (i >= 2 && !data.confirmed_keys.empty()) {
+            for (const port_verdict& v : rerun.verdicts) {
+                const comparison_key k{v.dir, v.port};
+                if (!holds(data.confirmed_keys.front(), k))
+                    continue;
+                const port_verdict* a = find_verdict(data.run_analyses[0], k);
+                const port_verdict* b = find_verdict(data.run_analyses[1], k);
+                const port_verdict* positive = a != nullptr && is_positive(a->outcome)   ? a
+                                               : b != nullptr && is_positive(b->outcome) ? b
+                                                                                         : nullptr;
+                if (positive == nullptr)
+                    continue;
+                ties.push_back(merge_rerun(*positive, v));
+                ties.back().runs = static_cast<std::uint32_t>(i + 1);
+            }
+            std::erase_if(rerun.verdicts, [&](const port_verdict& v) {
+                return std::any_of(ties.begin(), ties.end(), [&](const port_verdict& t) {
+                    return t.dir == v.dir && t.port == v.port;
+                });
+            });
+        }
         data.analysis = merge_rerun(data.analysis, rerun);
+        for (port_verdict& t : ties) {
+            if (port_verdict* v = find_verdict(data.analysis, {t.dir, t.port}))
+                *v = std::move(t);
+        }
     }
     // Pooled comparisons, once their `by` was rerun (or given up: then they are unconfirmed too).
     const std::span<const comparison_key> rerun_keys =
@@ -266,6 +294,23 @@ std::vector<pooled_confirmation> pool_confirmations(const test_analysis& first,
         std::erase(wanted, comparison_key{d, test_port::bt});
     }
     return pooled;
+}
+
+std::vector<comparison_key> tie_breaks_wanted(const test_data& data) {
+    std::vector<comparison_key> out;
+    if (data.runs.size() != 2 || data.run_analyses.size() != 2 || data.confirmed_keys.size() != 1)
+        return out;
+    for (const comparison_key& k : data.confirmed_keys.front()) {
+        const port_verdict* a = find_verdict(data.run_analyses[0], k);
+        const port_verdict* b = find_verdict(data.run_analyses[1], k);
+        if (a == nullptr || b == nullptr)
+            continue;
+        const bool split = (is_positive(a->outcome) && b->outcome == verdict::inconclusive) ||
+                           (a->outcome == verdict::inconclusive && is_positive(b->outcome));
+        if (split)
+            out.push_back(k);
+    }
+    return out;
 }
 
 std::vector<comparison_key> controls_only_confirmations(const test_analysis& first,

@@ -98,6 +98,9 @@ struct test_data {
     // those verdicts are merged (a rerun also yields partial entries for the ports its paired
     // flows touch, which confirm nothing).
     std::vector<std::vector<comparison_key>> confirmed_keys;
+    // A comparison rerun in both the first rerun and a later one (confirmed_keys[0] and [1]) is a
+    // tie-break (tie_breaks_wanted): its verdict is the later rerun merged with whichever of the
+    // first two runs was positive.
     // Comparisons of the first run that asked for a confirmation the byte budget had no room
     // for (fit_confirmation): a throttled or blocked verdict of theirs is reported inconclusive,
     // since one run can neither accuse nor clear.
@@ -119,6 +122,14 @@ struct test_data {
     double pairing_download_bps = 0.0;
     std::uint64_t paired_upload_pace_bps = 0;
 };
+
+// The comparisons of the first rerun (confirmed_keys[0]) whose two runs split between a positive
+// verdict and an inconclusive one: neither accuses nor clears, and the inconclusive run says
+// nothing against the positive one (a cross traffic burst that reached the reference flows, seen
+// in tests/emu cross_throttle). A third run (run 2) breaks the tie: analyse_runs merges it with
+// the positive run alone, so an accusation still needs two runs that agree. Empty unless `data`
+// holds exactly the first run and its rerun, analysed.
+std::vector<comparison_key> tie_breaks_wanted(const test_data& data);
 
 // Records that comparison `k` of the first run goes unconfirmed (the byte budget has no room for
 // its rerun, or for a slot of it): it joins unconfirmed_keys, and so does every comparison

@@ -400,7 +400,7 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
             return;
         }
     }
-    if (m_run == 1 && m_options.confirm && confirm_pooled_on_their_own(now, out))
+    if (m_run == 1 && m_options.confirm && run_a_second_rerun(now, out))
         return;
     m_phase = phase::done;
     out.push_back(test_done{m_data});
@@ -413,19 +413,31 @@ std::vector<diff::shape_bytes> agent::first_run_shapes() const {
     return moved;
 }
 
-bool agent::confirm_pooled_on_their_own(time_point now, agent_effects& out) {
+bool agent::run_a_second_rerun(time_point now, agent_effects& out) {
     std::vector<diff::comparison_key> own;
     for (const diff::pooled_confirmation& p : m_data.pooled) {
         const port_verdict* v = diff::find_verdict(m_data.analysis, p.pooled);
         if (v != nullptr && !v->confirmed)
             own.push_back(p.pooled);
     }
-    if (own.empty())
-        return false;
     std::erase_if(m_data.pooled,
                   [&](const diff::pooled_confirmation& p) { return diff::holds(own, p.pooled); });
+    // A tie-break reruns what the positive run's verdict needs: a port verdict's, control flows
+    // only (controls_only_confirmations).
+    std::vector<diff::comparison_key> controls_only;
+    for (const diff::comparison_key& k : diff::tie_breaks_wanted(m_data)) {
+        own.push_back(k);
+        for (const auto& run : m_data.run_analyses) {
+            const port_verdict* v = diff::find_verdict(run, k);
+            if (k.port == test_port::bt && v != nullptr && is_positive(v->outcome) &&
+                v->why == basis::port)
+                controls_only.push_back(k);
+        }
+    }
+    if (own.empty())
+        return false;
     auto fitted = diff::fit_confirmation(own, m_options.schedule, diff::agent_bytes(m_data),
-                                         first_run_shapes());
+                                         first_run_shapes(), controls_only);
     for (const diff::comparison_key& k : fitted.skipped)
         diff::give_up_confirmation(m_data, k);
     if (auto st = diff::analyse_runs(m_data); !st) {
@@ -436,8 +448,10 @@ bool agent::confirm_pooled_on_their_own(time_point now, agent_effects& out) {
     if (m_confirming.empty())
         return false;
     m_run = 2;
-    negotiate_run(now, diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0),
-                  out);
+    negotiate_run(
+        now,
+        diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0, controls_only),
+        out);
     return true;
 }
 

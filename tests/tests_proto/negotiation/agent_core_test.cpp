@@ -425,6 +425,61 @@ TEST(agent_core, a_pooled_comparison_its_ports_rerun_did_not_confirm_is_rerun_on
     }
 }
 
+// The first run's download references on the neutral port: one hit by a burst of cross traffic
+// (6 of 40 Mbit/s), so that comparison is inconclusive while the throttle shows everywhere else.
+// The rerun then accuses it: the two runs split, and a third run on that comparison alone breaks
+// the tie, merged with the positive run.
+TEST(agent_core, a_split_between_a_positive_run_and_an_inconclusive_one_gets_a_tie_break) {
+    for (const double tie_break_bt_share : {0.1, 1.0}) {
+        SCOPED_TRACE("tie-break BT share " + std::to_string(tie_break_bt_share));
+        seeded_random rng(2);
+        agent_options o = short_options();
+        o.confirm = true;
+        agent a(o, rng);
+        time_point now = t0;
+        const granted_test first = start_granted(a, now);
+        int hit = 0;
+        const path_model burst = [&hit](const flow_spec& f) {
+            if (f.dir == direction::download && f.port == test_port::neutral &&
+                f.kind == flow_kind::control && hit++ == 1)
+                return 6.0;
+            return path_mbps(f, 0.1);
+        };
+        auto run = play_run(a, now, first.granted, burst, first.schedule);
+        ASSERT_EQ(all_of<test_done>(run.last).size(), 0u);
+        const auto rerun = sent<negotiate>(run.last);
+        ASSERT_EQ(rerun.size(), 1u);
+        auto out = a.receive(now, wire::encode_message(a_grant()));
+        run = play_run(a, now, out, 0.1, rerun[0].schedule);
+        const auto tie = sent<negotiate>(run.last);
+        ASSERT_EQ(tie.size(), 1u);
+        for (const auto& f : tie[0].schedule) {
+            EXPECT_EQ(f.dir, direction::download);
+            EXPECT_EQ(f.port, test_port::neutral);
+        }
+        out = a.receive(now, wire::encode_message(a_grant()));
+        EXPECT_EQ(all_of<run_started>(out).at(0).run, 2u);
+        run = play_run(a, now, out, tie_break_bt_share, tie[0].schedule);
+        const auto done = all_of<test_done>(run.last);
+        ASSERT_EQ(done.size(), 1u);
+        const auto& data = done[0].data;
+        ASSERT_EQ(data.runs.size(), 3u);
+        const port_verdict* v =
+            diff::find_verdict(data.analysis, {direction::download, test_port::neutral});
+        ASSERT_NE(v, nullptr);
+        EXPECT_EQ(v->runs, 3u);
+        if (tie_break_bt_share < 1.0) {
+            EXPECT_EQ(v->outcome, verdict::throttled);
+            EXPECT_EQ(v->why, basis::content);
+            EXPECT_TRUE(v->confirmed);
+        } else {
+            // One run accuses, one clears: neither can stand alone.
+            EXPECT_EQ(v->outcome, verdict::inconclusive);
+            EXPECT_FALSE(v->confirmed);
+        }
+    }
+}
+
 TEST(agent_core, a_passing_throttle_is_inconclusive_after_every_rerun) {
     seeded_random rng(2);
     agent_options o = short_options();
