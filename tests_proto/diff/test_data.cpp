@@ -177,34 +177,25 @@ status analyse_runs(test_data& data) {
                 return !holds(keys, {v.dir, v.port});
             });
         }
+        data.analysis = merge_rerun(data.analysis, rerun);
         // A tie-break: merged with the positive one of the first two runs, not with their
         // inconclusive merge.
-        std::vector<port_verdict> ties;
-        if (i >= 2 && !data.confirmed_keys.empty()) {
-            for (const port_verdict& v : rerun.verdicts) {
-                const comparison_key k{v.dir, v.port};
-                if (!holds(data.confirmed_keys.front(), k))
-                    continue;
-                const port_verdict* a = find_verdict(data.run_analyses[0], k);
-                const port_verdict* b = find_verdict(data.run_analyses[1], k);
-                const port_verdict* positive = a != nullptr && is_positive(a->outcome)   ? a
-                                               : b != nullptr && is_positive(b->outcome) ? b
-                                                                                         : nullptr;
-                if (positive == nullptr)
-                    continue;
-                ties.push_back(merge_rerun(*positive, v));
-                ties.back().runs = static_cast<std::uint32_t>(i + 1);
-            }
-            std::erase_if(rerun.verdicts, [&](const port_verdict& v) {
-                return std::any_of(ties.begin(), ties.end(), [&](const port_verdict& t) {
-                    return t.dir == v.dir && t.port == v.port;
-                });
-            });
-        }
-        data.analysis = merge_rerun(data.analysis, rerun);
-        for (port_verdict& t : ties) {
-            if (port_verdict* v = find_verdict(data.analysis, {t.dir, t.port}))
-                *v = std::move(t);
+        if (i < 2 || data.confirmed_keys.empty())
+            continue;
+        for (const port_verdict& v : rerun.verdicts) {
+            const comparison_key k{v.dir, v.port};
+            if (!holds(data.confirmed_keys.front(), k))
+                continue;
+            const port_verdict* a = find_verdict(data.run_analyses[0], k);
+            const port_verdict* b = find_verdict(data.run_analyses[1], k);
+            const port_verdict* positive = a != nullptr && is_positive(a->outcome)   ? a
+                                           : b != nullptr && is_positive(b->outcome) ? b
+                                                                                     : nullptr;
+            port_verdict* merged = find_verdict(data.analysis, k);
+            if (positive == nullptr || merged == nullptr)
+                continue;
+            *merged = merge_rerun(*positive, v);
+            merged->runs = static_cast<std::uint32_t>(i + 1);
         }
     }
     // Pooled comparisons, once their `by` was rerun (or given up: then they are unconfirmed too).

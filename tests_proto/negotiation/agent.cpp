@@ -423,16 +423,13 @@ bool agent::run_a_second_rerun(time_point now, agent_effects& out) {
     std::erase_if(m_data.pooled,
                   [&](const diff::pooled_confirmation& p) { return diff::holds(own, p.pooled); });
     // A tie-break reruns what the positive run's verdict needs: a port verdict's, control flows
-    // only (controls_only_confirmations).
+    // only.
+    const auto ties = diff::tie_breaks_wanted(m_data);
+    own.insert(own.end(), ties.begin(), ties.end());
     std::vector<diff::comparison_key> controls_only;
-    for (const diff::comparison_key& k : diff::tie_breaks_wanted(m_data)) {
-        own.push_back(k);
-        for (const auto& run : m_data.run_analyses) {
-            const port_verdict* v = diff::find_verdict(run, k);
-            if (k.port == test_port::bt && v != nullptr && is_positive(v->outcome) &&
-                v->why == basis::port)
-                controls_only.push_back(k);
-        }
+    for (const test_analysis& run : m_data.run_analyses) {
+        const auto port_verdicts = diff::controls_only_confirmations(run, ties);
+        controls_only.insert(controls_only.end(), port_verdicts.begin(), port_verdicts.end());
     }
     if (own.empty())
         return false;
