@@ -38,6 +38,18 @@ using asio::ip::tcp;
 // The torrent both sides pretend to share: 8192 pieces of 1 MiB (a 1 KiB bitfield).
 inline constexpr std::uint32_t torrent_pieces = 8192;
 inline constexpr std::uint32_t torrent_piece_length = 1024 * 1024;
+
+// The leecher's request pipeline, resized every period of about two round trips from the rate
+// received in it (flow_session::update_pipeline_target; the reasons are at its definition).
+struct pipeline_state {
+    std::uint32_t target = 0;  // blocks in flight now
+    double rate = 0;           // bytes/s received in the period just ended
+    double last_rate = 0;      // bytes/s of the period before (0: none yet)
+    double min_rtt_s = 0;      // the connection's minimum RTT
+    double request_wait_s = 0; // how long requests wait behind the reverse path's queue
+};
+// The next period's target, in blocks.
+std::uint32_t next_pipeline_target(const pipeline_state& s) noexcept;
 inline constexpr std::size_t payload_buffer_size = 2 * 1024 * 1024; // a multiple of block_size
 
 class flow_session : public std::enable_shared_from_this<flow_session> {
@@ -161,6 +173,7 @@ private:
     clock::time_point m_rate_mark{};
     std::uint64_t m_rate_mark_bytes = 0;
     clock::duration m_rate_period{std::chrono::milliseconds(20)};
+    double m_last_rate = 0;         // bytes/s of the last period (start-up: the rate still rises)
     std::uint64_t m_next_block = 0; // sequential block cursor over the torrent
     clock::time_point m_window_start{};
     clock::time_point m_window_end = clock::time_point::max();
