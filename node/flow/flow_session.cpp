@@ -591,9 +591,12 @@ void flow_session::start_window(clock::time_point now) {
     std::chrono::microseconds min_rtt{tcp.min_rtt_us};
     if (min_rtt.count() == 0)
         min_rtt = m_report.connect_time;
+    // Recorded at the finest interval the plan allows and coarsened to 10 minimum RTTs at the
+    // end (finish: diff::coarsen_samples), when the flow's minimum RTT, not the handshake's, is
+    // known.
     const auto plan =
         diff::plan_samples(std::chrono::duration_cast<std::chrono::microseconds>(m_params.duration),
-                           m_params.sample_interval, min_rtt);
+                           m_params.sample_interval, std::chrono::microseconds{0});
     m_plan = plan;
     m_report.sample_interval = plan.interval;
     m_report.samples.assign(plan.count, 0);
@@ -838,6 +841,9 @@ asio::awaitable<void> flow_session::finish() {
     if (m_socket.is_open()) {
         const int fd = m_socket.native_handle();
         m_report.tcp_end = read_tcp_stats(fd);
+        if (m_params.role == flow_role::leech)
+            diff::coarsen_samples(m_report.samples, m_report.sample_interval,
+                                  std::chrono::microseconds(m_report.tcp_end.min_rtt_us));
         m_report.congestion_control = congestion_control(fd);
         if (const int err = pending_socket_error(fd); err == ECONNRESET || err == EPIPE) {
             ++m_report.resets_received;

@@ -1,6 +1,7 @@
 #include "tests_proto/diff/sampling.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace glasnode::proto::diff {
 
@@ -17,6 +18,22 @@ sample_plan plan_samples(microseconds duration, microseconds requested,
     const auto count =
         static_cast<std::size_t>((duration.count() + interval.count() - 1) / interval.count());
     return {interval, std::clamp<std::size_t>(count, 1, max_samples_per_flow)};
+}
+
+void coarsen_samples(std::vector<std::uint64_t>& samples, microseconds& interval,
+                     microseconds min_rtt) {
+    if (min_rtt.count() <= 0 || interval.count() <= 0 || samples.empty())
+        return;
+    const auto wanted = 10 * min_rtt.count();
+    const auto factor =
+        static_cast<std::size_t>((wanted + interval.count() - 1) / interval.count());
+    if (factor <= 1)
+        return;
+    std::vector<std::uint64_t> merged((samples.size() + factor - 1) / factor, 0);
+    for (std::size_t i = 0; i < samples.size(); ++i)
+        merged[i / factor] += samples[i];
+    samples = std::move(merged);
+    interval *= static_cast<microseconds::rep>(factor);
 }
 
 std::size_t sample_index(const sample_plan& plan, microseconds since) noexcept {
