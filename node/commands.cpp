@@ -222,6 +222,8 @@ agent_options agent_options_from(const settings& s, const test_request& r) {
                                    .value_or(proto::diff::direction_pairing::apart);
     o.schedule.max_rate_bps = static_cast<std::uint64_t>(r.max_rate_mbps * 1e6 + 0.5);
     o.schedule.max_test_bytes = static_cast<std::uint64_t>(r.max_test_mb * 1e6 + 0.5);
+    o.schedule.time_budget =
+        std::chrono::milliseconds(static_cast<long>(r.time_budget_s * 1e3 + 0.5));
     o.confirm = r.confirm && r.only_kind.empty();
     if (r.only_kind == "bt")
         o.schedule.only_kind = proto::flow_kind::bt;

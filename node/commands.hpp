@@ -25,9 +25,10 @@ struct test_request {
     unsigned repetitions = 2;
     unsigned pairs = 0;               // repetitions of the concurrent pairs (paired rule)
     bool directions_together = false; // --directions-together: same as directions "together"
-    std::string directions = "apart"; // "auto" | "apart" | "together" (schedule.hpp)
+    std::string directions = "auto";  // "auto" | "apart" | "together" (schedule.hpp)
     double max_rate_mbps = 100.0;     // the seeds' pacing cap (0: none)
     double max_test_mb = 0.0;         // the test's byte budget, confirmation included (0: none)
+    double time_budget_s = 60.0;      // the test's time budget (0: none): reruns' flow length
     std::string congestion_control;
     std::string peer_id;   // hex; empty: accept any key
     std::string only_kind; // "bt" | "control": classifier checks; empty: both

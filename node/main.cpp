@@ -129,12 +129,13 @@ int main(int argc, char** argv) {
                         "times (the paired rule judges them from 3 on)")
             ->check(CLI::Range(0u, 5u));
         cmd->add_option("--directions", test_req.directions,
-                        "apart (default): one direction at a time; auto: run each upload flow "
-                        "beside its download twin (same port and kind) once the first control "
-                        "flows showed a symmetric enough path, or a narrow uplink (its paired "
-                        "uploads then paced below it), half the time; together: paired "
-                        "from the start (wrong on an asymmetric link, where the download's ACKs "
-                        "queue behind the upload)")
+                        "auto (default): run each upload flow beside its download twin (same "
+                        "port and kind) once the first control flows showed a quiet path (the "
+                        "download's steady, no on/off cross traffic) that is symmetric enough or "
+                        "has a narrow uplink (its paired uploads then paced below it), half the "
+                        "time; apart: one direction at a time; together: paired from the start "
+                        "(wrong on an asymmetric link, where the download's ACKs queue behind the "
+                        "upload)")
             ->check(CLI::IsMember({"auto", "apart", "together"}));
         cmd->add_flag("--directions-together", test_req.directions_together,
                       "Same as --directions together");
@@ -147,6 +148,11 @@ int main(int argc, char** argv) {
                         "budget): a rerun that would not fit confirms fewer comparisons, and "
                         "those left unconfirmed are inconclusive")
             ->check(CLI::Range(0.0, 1e6));
+        cmd->add_option("--time-budget", test_req.time_budget_s,
+                        "Seconds a whole test should take, confirmation included (default 60; "
+                        "0: no limit): a rerun that would not fit runs shorter flows, not under "
+                        "2 s, and never fewer comparisons")
+            ->check(CLI::Range(0.0, 3600.0));
         cmd->add_option("--only-kind", test_req.only_kind,
                         "Run only BitTorrent or only control flows, to see what a classifier "
                         "makes of each (no verdicts)")

@@ -319,7 +319,9 @@ status parse_policy(const parser& p, const toml::table* t, scenario& s) {
 status parse_test(const parser& p, const toml::table* t, scenario& s) {
     if (t != nullptr) {
         const std::string px = "test";
-        if (auto st = p.only_keys(*t, px, {"flow_ms", "repetitions", "pairs", "confirm"}); !st)
+        if (auto st = p.only_keys(*t, px,
+                                  {"flow_ms", "repetitions", "pairs", "confirm", "time_budget_s"});
+            !st)
             return st;
         const proto::negotiation::schedule_bounds bounds;
         GLASNODE_TRY(flow_ms, p.integer(*t, px, "flow_ms", bounds.min_flow_duration.count(),
@@ -328,6 +330,9 @@ status parse_test(const parser& p, const toml::table* t, scenario& s) {
         GLASNODE_TRY(reps, p.integer(*t, px, "repetitions", 1, 5));
         GLASNODE_TRY(pairs, p.integer(*t, px, "pairs", 0, 5));
         GLASNODE_TRY(confirm, p.boolean(*t, px, "confirm"));
+        GLASNODE_TRY(budget, p.integer(*t, px, "time_budget_s", 0, 3600));
+        if (*budget)
+            s.schedule.time_budget = std::chrono::seconds(**budget);
         if (*flow_ms)
             s.schedule.flow_duration = std::chrono::milliseconds(**flow_ms);
         if (*reps)

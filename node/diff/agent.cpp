@@ -197,6 +197,8 @@ asio::awaitable<result<test_report>> run_diff_test(asio::any_io_executor ex, tcp
     report.congestion_control = o.congestion_control;
     report.max_rate_bps = o.schedule.max_rate_bps;
     report.max_test_bytes = o.schedule.max_test_bytes;
+    report.time_budget_ms =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, o.schedule.time_budget.count()));
     std::array<std::uint8_t, 8> id{};
     rng.fill(id);
     report.test_id = to_hex(id);

@@ -196,6 +196,7 @@ nlohmann::json to_json(const test_report& r) {
         {"pooled_confirmations", std::move(pooled)},
         {"max_rate_mbps", number(static_cast<double>(r.max_rate_bps) / 1e6)},
         {"byte_budget_mb", number(static_cast<double>(r.max_test_bytes) / 1e6)},
+        {"time_budget_s", number(static_cast<double>(r.time_budget_ms) / 1e3)},
         {"agent_wire_mb", number(static_cast<double>(proto::diff::agent_bytes(r)) / 1e6)},
         {"pairing", proto::diff::to_string(r.pairing)},
         {"directions_together", r.directions_together},
@@ -203,6 +204,8 @@ nlohmann::json to_json(const test_report& r) {
          {{"upload", number(r.pairing_upload_bps / 1e6)},
           {"download", number(r.pairing_download_bps / 1e6)}}},
         {"paired_upload_pace_mbps", number(static_cast<double>(r.paired_upload_pace_bps) / 1e6)},
+        {"pairing_steady_fraction",
+         r.pairing_steady_fraction ? number(*r.pairing_steady_fraction) : nlohmann::json(nullptr)},
         {"unidentified_connections", std::move(unidentified)},
         {"verdicts", std::move(verdicts)},
         {"flows", std::move(flows)}};
@@ -495,6 +498,9 @@ result<test_report> report_from_json(const nlohmann::json& j) {
         r.max_rate_bps = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);
     if (const auto m = j.find("byte_budget_mb"); m != j.end() && m->is_number() && *m >= 0)
         r.max_test_bytes = static_cast<std::uint64_t>(m->get<double>() * 1e6 + 0.5);
+    if (const auto m = j.find("time_budget_s");
+        m != j.end() && m->is_number() && *m >= 0 && *m <= 86'400)
+        r.time_budget_ms = static_cast<std::uint64_t>(m->get<double>() * 1e3 + 0.5);
     if (const auto p = j.find("pairing"); p != j.end() && p->is_string()) {
         const auto mode = proto::diff::parse_direction_pairing(p->get<std::string>());
         if (!mode)
@@ -520,6 +526,9 @@ result<test_report> report_from_json(const nlohmann::json& j) {
                               "[0, 100000] Mbit/s");
         r.paired_upload_pace_bps = static_cast<std::uint64_t>(p->get<double>() * 1e6 + 0.5);
     }
+    if (const auto f = j.find("pairing_steady_fraction");
+        f != j.end() && f->is_number() && std::isfinite(f->get<double>()) && *f >= 0 && *f <= 1)
+        r.pairing_steady_fraction = f->get<double>();
     if (const auto c = j.find("confirmations"); c != j.end()) {
         if (!c->is_array() || c->size() + 1 != std::max<std::size_t>(r.runs.size(), 1))
             return make_error(errc::invalid_argument,

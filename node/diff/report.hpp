@@ -47,6 +47,8 @@ struct test_report : proto::diff::test_data {
     // (0: none): proto::diff::schedule_params.
     std::uint64_t max_rate_bps = 0;
     std::uint64_t max_test_bytes = 0;
+    // The test's time budget, ms (0: none): schedule_params time_budget.
+    std::uint64_t time_budget_ms = 0;
 };
 
 // The congestion control the flows' senders used, as their sockets named it: one name, several

@@ -165,6 +165,8 @@ fraction = 0.4
 [test]
 repetitions = 2
 pairs = 3
+# Three pairs make a long test: its rerun would be shortened to fit a minute.
+time_budget_s = 0
 )",
                             "pairs.toml");
     ASSERT_TRUE(s.ok()) << s.err().describe();

@@ -194,6 +194,42 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
     return out;
 }
 
+std::optional<double> steady_fraction(std::span<const std::uint64_t> samples) {
+    if (samples.size() < steady_min_samples)
+        return std::nullopt;
+    std::vector<std::uint64_t> body(
+        samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 10), samples.end() - 1);
+    std::vector<std::uint64_t> sorted = body;
+    const std::size_t at =
+        static_cast<std::size_t>(0.9 * static_cast<double>(sorted.size() - 1) + 0.5);
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(at),
+                     sorted.end());
+    const double peak = static_cast<double>(sorted[at]);
+    if (peak <= 0)
+        return std::nullopt;
+    const auto steady = std::count_if(body.begin(), body.end(), [&](std::uint64_t x) {
+        return static_cast<double>(x) >= steady_peak_share * peak;
+    });
+    return static_cast<double>(steady) / static_cast<double>(body.size());
+}
+
+std::chrono::milliseconds rerun_flow_duration(const schedule_params& params,
+                                              std::chrono::milliseconds elapsed,
+                                              std::chrono::milliseconds per_slot,
+                                              std::size_t slots) noexcept {
+    using std::chrono::milliseconds;
+    const milliseconds full = params.flow_duration;
+    if (params.time_budget.count() <= 0 || slots == 0)
+        return full;
+    const auto n = static_cast<milliseconds::rep>(slots);
+    const milliseconds left =
+        params.time_budget - elapsed - n * std::max(per_slot, milliseconds{0});
+    const milliseconds fits = left / n;
+    if (fits >= full)
+        return full;
+    return std::max(fits, std::min(full, min_rerun_flow_duration));
+}
+
 std::uint64_t flow_byte_bound(std::uint32_t duration_ms, std::uint64_t max_rate_bps) noexcept {
     // Payload at the cap for the window, plus 15%: the kernel's pacing overshoots its cap a
     // little (measured on loopback, 2.5 s flows at 20 Mbit/s: payload at 20.7-21.0 Mbit/s,

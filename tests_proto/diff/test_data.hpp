@@ -121,6 +121,9 @@ struct test_data {
     double pairing_upload_bps = 0.0;
     double pairing_download_bps = 0.0;
     std::uint64_t paired_upload_pace_bps = 0;
+    // The automatic mode's steadiness of the first download control flow (schedule.hpp
+    // steady_fraction; nullopt: not measured, or too few intervals to tell).
+    std::optional<double> pairing_steady_fraction;
 };
 
 // The comparisons of the first rerun (confirmed_keys[0]) whose two runs split between a positive

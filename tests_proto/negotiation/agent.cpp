@@ -110,6 +110,7 @@ agent_effects agent::start(time_point now) {
     if (m_phase != phase::idle)
         return out;
     m_last_heard = now;
+    m_started = now;
     m_next_ping = now + m_options.keepalive;
     m_data.pairing = m_options.schedule.pairing;
     negotiate_run(now, diff::make_schedule(m_options.schedule, m_random), out);
@@ -318,6 +319,7 @@ void agent::decide_pairing() {
         m_options.schedule.pairing != diff::direction_pairing::automatic)
         return;
     std::optional<double> up, down; // the first completed control flow of each direction
+    std::optional<double> steady;   // the download's (the agent is its receiver)
     for (const flow_measurement& m : m_mine) {
         const auto spec = std::find_if(m_schedule.begin(), m_schedule.end(),
                                        [&](const flow_spec& f) { return f.index == m.index; });
@@ -325,14 +327,20 @@ void agent::decide_pairing() {
             m.end != flow_end::completed)
             continue;
         std::optional<double>& rate = spec->dir == direction::upload ? up : down;
-        if (!rate)
-            rate = own_rate_bps(m, *spec);
+        if (rate)
+            continue;
+        rate = own_rate_bps(m, *spec);
+        if (spec->dir == direction::download)
+            steady = diff::steady_fraction(m.samples);
     }
     if (!up || !down)
         return; // not yet (or one direction only): apart so far
     m_pairing_decided = true;
     m_data.pairing_upload_bps = *up;
     m_data.pairing_download_bps = *down;
+    m_data.pairing_steady_fraction = steady;
+    if (steady && *steady < diff::steady_min_fraction)
+        return; // cross traffic (or something like it) on the path: apart
     // Unpaced on a symmetric enough path; on a narrow uplink with the uploads paced below it.
     const std::uint64_t pace = diff::paired_upload_pace_bps(*up, *down);
     if ((!diff::paths_allow_pairing(*up, *down) && pace == 0) || m_slot >= m_slots.size())
@@ -365,6 +373,12 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         fail(st.err(), out);
         return;
     }
+    if (m_run == 0 && !m_slots.empty()) {
+        using std::chrono::milliseconds;
+        const auto spent = std::chrono::duration_cast<milliseconds>(now - m_started);
+        m_slot_overhead = std::max(milliseconds{0}, spent - diff::transfer_time(m_schedule)) /
+                          static_cast<milliseconds::rep>(m_slots.size());
+    }
     if (m_run == 0 && m_options.confirm) {
         // Accusations first: when the byte budget cannot hold every rerun, an inconclusive
         // comparison gives way to a positive one.
@@ -393,10 +407,7 @@ void agent::on_collect_reply(time_point now, const collect_reply& r, agent_effec
         }
         if (!m_confirming.empty()) {
             m_run = 1;
-            negotiate_run(now,
-                          diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0,
-                                                  controls_only),
-                          out);
+            negotiate_run(now, rerun_schedule(now, m_confirming, controls_only), out);
             return;
         }
     }
@@ -445,11 +456,26 @@ bool agent::run_a_second_rerun(time_point now, agent_effects& out) {
     if (m_confirming.empty())
         return false;
     m_run = 2;
-    negotiate_run(
-        now,
-        diff::make_confirmation(m_confirming, m_options.schedule, m_random, 0, 0, controls_only),
-        out);
+    negotiate_run(now, rerun_schedule(now, m_confirming, controls_only), out);
     return true;
+}
+
+std::vector<flow_spec> agent::rerun_schedule(time_point now,
+                                             std::span<const diff::comparison_key> which,
+                                             std::span<const diff::comparison_key> controls_only) {
+    auto schedule =
+        diff::make_confirmation(which, m_options.schedule, m_random, 0, 0, controls_only);
+    // As negotiate_run will run it: paired like the first run.
+    auto joined = schedule;
+    if (m_options.schedule.pairing == diff::direction_pairing::together ||
+        m_data.directions_together)
+        diff::join_directions(joined, 0);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - m_started);
+    const auto d = diff::rerun_flow_duration(m_options.schedule, elapsed, m_slot_overhead,
+                                             diff::slots_of(joined).size());
+    for (flow_spec& f : schedule)
+        f.duration_ms = static_cast<std::uint32_t>(d.count());
+    return schedule;
 }
 
 agent_effects agent::on_closed(time_point now, error why) {

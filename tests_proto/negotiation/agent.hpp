@@ -217,6 +217,11 @@ private:
     // direction_pairing::automatic: once the first run has a completed control flow of each
     // direction, whether the path allows pairing them; if so, the rest of the run is paired.
     void decide_pairing();
+    // make_confirmation's rerun of `which`, its flows shortened where the test's time budget
+    // needs it (diff::rerun_flow_duration, with the first run's overhead per slot).
+    std::vector<flow_spec> rerun_schedule(time_point now,
+                                          std::span<const diff::comparison_key> which,
+                                          std::span<const diff::comparison_key> controls_only);
     void send_collect(time_point now, agent_effects& out);
     void on_collect_reply(time_point now, const collect_reply& r, agent_effects& out);
     void send(bytes message, time_point now, agent_effects& out);
@@ -234,6 +239,8 @@ private:
     std::vector<std::uint16_t> m_pending; // flows of the current slot not yet reported
     std::vector<flow_measurement> m_mine; // the current run's, as reported
     grant m_grant;
+    time_point m_started{};
+    std::chrono::milliseconds m_slot_overhead{0}; // of the first run (rerun_schedule)
     time_point m_queue_deadline{};
     time_point m_slot_deadline{};
     time_point m_reply_deadline{};

@@ -15,8 +15,8 @@ constexpr double mbit = 1e6 / 8; // bytes/s per Mbit/s
 
 TEST(Pipeline, TheFirstPeriodOfSlowStartDoesNotShrinkIt) {
     // 120 ms RTT: the first period (two round trips) is mostly the wait for the first piece.
-    const auto next = next_pipeline_target(
-        {.target = 16, .rate = 2 * mbit, .last_rate = 0, .min_rtt_s = 0.120});
+    const auto next =
+        next_pipeline_target({.target = 16, .rate = 2 * mbit, .last_rate = 0, .min_rtt_s = 0.120});
     EXPECT_GE(next, 16u);
 }
 
@@ -51,7 +51,10 @@ TEST(Pipeline, AtShortRoundTripsTheMarginSetsIt) {
 
 TEST(Pipeline, BehindAThrottleItHalvesEachPeriodDownToItsFloor) {
     // 2 Mbit/s with a deep queue: the requests wait, the rate does not rise.
-    pipeline_state s{.target = 64, .rate = 2 * mbit, .last_rate = 2 * mbit, .min_rtt_s = 0.005,
+    pipeline_state s{.target = 64,
+                     .rate = 2 * mbit,
+                     .last_rate = 2 * mbit,
+                     .min_rtt_s = 0.005,
                      .request_wait_s = 0.2};
     s.target = next_pipeline_target(s);
     EXPECT_EQ(s.target, 32u);
@@ -65,7 +68,10 @@ TEST(Pipeline, AQueueOfRequestsDoesNotMakeItGrowWithoutBound) {
     // A pipeline that requests fill only because they wait 300 ms behind another flow: sized by
     // the wait, not multiplied period after period.
     const double rate = 20 * mbit;
-    pipeline_state s{.target = 200, .rate = rate, .last_rate = rate, .min_rtt_s = 0.010,
+    pipeline_state s{.target = 200,
+                     .rate = rate,
+                     .last_rate = rate,
+                     .min_rtt_s = 0.010,
                      .request_wait_s = 0.300};
     for (int i = 0; i < 10; ++i)
         s.target = next_pipeline_target(s);

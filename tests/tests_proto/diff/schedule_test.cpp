@@ -467,5 +467,53 @@ TEST(schedule, confirmation_expects_what_the_first_run_moved) {
     EXPECT_LT(f.rerun.size(), 4u);
 }
 
+TEST(schedule, steady_fraction_counts_the_intervals_near_the_peak) {
+    std::vector<std::uint64_t> flat(100, 1000);
+    EXPECT_EQ(steady_fraction(flat), 1.0);
+    // Start-up (the first tenth) and the partial last interval do not count.
+    for (std::size_t k = 0; k < 10; ++k)
+        flat[k] = 10;
+    flat.back() = 1;
+    EXPECT_EQ(steady_fraction(flat), 1.0);
+    // On/off: 10 intervals at full rate, 10 at a third, from interval 10 to 98.
+    std::vector<std::uint64_t> bursty(100, 900);
+    for (std::size_t k = 0; k < bursty.size(); ++k)
+        if ((k / 10) % 2 == 1)
+            bursty[k] = 300;
+    const auto f = steady_fraction(bursty);
+    ASSERT_TRUE(f);
+    EXPECT_NEAR(*f, 40.0 / 89, 1e-9); // intervals 20-29, 40-49, 60-69 and 80-89 of 10-98
+    EXPECT_LT(*f, steady_min_fraction);
+}
+
+TEST(schedule, steady_fraction_cannot_tell_from_a_few_intervals) {
+    EXPECT_FALSE(steady_fraction(std::vector<std::uint64_t>(3, 5'000'000))); // 120 ms RTT
+    EXPECT_FALSE(steady_fraction(std::vector<std::uint64_t>{}));
+    EXPECT_FALSE(steady_fraction(std::vector<std::uint64_t>(20, 0))); // nothing arrived
+}
+
+TEST(schedule, a_rerun_that_would_pass_the_time_budget_runs_shorter_flows) {
+    using std::chrono::milliseconds;
+    schedule_params p; // 2.5 s flows, 60 s
+    // A rerun that fits keeps the first run's flows.
+    EXPECT_EQ(rerun_flow_duration(p, milliseconds{24'000}, milliseconds{100}, 4), p.flow_duration);
+    // Apart under cross traffic: 42 s gone, 8 slots at 0.1 s overhead each: 2.15 s flows.
+    EXPECT_EQ(rerun_flow_duration(p, milliseconds{42'000}, milliseconds{100}, 8),
+              milliseconds{2150});
+    // Later than that, never under 2 s: the budget is passed rather than the rerun weakened.
+    EXPECT_EQ(rerun_flow_duration(p, milliseconds{55'000}, milliseconds{100}, 8),
+              min_rerun_flow_duration);
+    EXPECT_EQ(rerun_flow_duration(p, milliseconds{70'000}, milliseconds{100}, 8),
+              min_rerun_flow_duration);
+    // Flows already shorter than the floor stay as they are.
+    p.flow_duration = milliseconds{1000};
+    EXPECT_EQ(rerun_flow_duration(p, milliseconds{70'000}, milliseconds{100}, 8),
+              milliseconds{1000});
+    // No budget.
+    p.flow_duration = milliseconds{2500};
+    p.time_budget = milliseconds{0};
+    EXPECT_EQ(rerun_flow_duration(p, milliseconds{70'000}, milliseconds{100}, 8), p.flow_duration);
+}
+
 } // namespace
 } // namespace glasnode::proto::diff

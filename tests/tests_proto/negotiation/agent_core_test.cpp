@@ -198,8 +198,11 @@ TEST(agent_core, runs_a_whole_test_against_scripted_replies) {
 
 // Plays a run whose upload flows get `up_mbps` and download flows `down_mbps` (no throttle);
 // returns the slots as the core started them.
+// `burst_share` < 1: every download's intervals alternate, ten at a time, between the full rate
+// and this share of it (on/off cross traffic in the download direction).
 std::vector<std::vector<flow_to_run>> play_path(agent& a, time_point& now, agent_effects out,
-                                                double up_mbps, double down_mbps) {
+                                                double up_mbps, double down_mbps,
+                                                double burst_share = 1.0) {
     std::vector<std::vector<flow_to_run>> slots;
     for (;;) {
         const auto starts = all_of<start_flows>(out);
@@ -211,7 +214,13 @@ std::vector<std::vector<flow_to_run>> play_path(agent& a, time_point& now, agent
         for (const flow_to_run& f : starts[0].flows) {
             slot.push_back(f);
             const double mbps = f.spec.dir == direction::upload ? up_mbps : down_mbps;
-            auto r = a.flow_done(now, f.spec.index, measured(f.spec.index, f.role, mbps));
+            auto m = measured(f.spec.index, f.role, mbps);
+            for (std::size_t k = 0; k < m.samples.size(); ++k) {
+                if ((k / 10) % 2 == 1)
+                    m.samples[k] =
+                        static_cast<std::uint64_t>(static_cast<double>(m.samples[k]) * burst_share);
+            }
+            auto r = a.flow_done(now, f.spec.index, std::move(m));
             next.insert(next.end(), r.begin(), r.end());
         }
         slots.push_back(std::move(slot));
@@ -278,6 +287,23 @@ TEST(agent_core, directions_pair_only_on_a_symmetric_enough_path) {
     }
 }
 
+TEST(agent_core, directions_stay_apart_when_the_download_reference_was_not_steady) {
+    for (const double share : {0.3, 0.9}) {
+        SCOPED_TRACE(share);
+        seeded_random rng(4);
+        agent_options o = short_options();
+        o.schedule.pairing = diff::direction_pairing::automatic;
+        agent a(o, rng);
+        time_point now = t0;
+        ASSERT_EQ(sent<negotiate>(a.start(now)).size(), 1u);
+        const auto slots =
+            play_path(a, now, a.receive(now, wire::encode_message(a_grant())), 40, 42, share);
+        // At 30% half the time, half its intervals are below 0.8 of its peak: apart. At 90%
+        // every interval is steady: paired.
+        EXPECT_EQ(slots.size(), share < 0.5 ? 16u : 9u);
+    }
+}
+
 TEST(agent_core, a_throttled_comparison_is_rerun_and_confirmed) {
     seeded_random rng(2);
     agent_options o = short_options();
@@ -323,6 +349,35 @@ TEST(agent_core, a_throttled_comparison_is_rerun_and_confirmed) {
         } else {
             EXPECT_EQ(v.runs, 2u);
             EXPECT_FALSE(v.confirmed_by);
+        }
+    }
+}
+
+TEST(agent_core, a_rerun_that_would_pass_the_time_budget_runs_shorter_flows) {
+    for (const long budget_ms : {0L, 42'000L}) {
+        SCOPED_TRACE(budget_ms);
+        seeded_random rng(2);
+        agent_options o = short_options();
+        o.confirm = true;
+        o.schedule.flow_duration = 2500ms;
+        o.schedule.time_budget = std::chrono::milliseconds(budget_ms);
+        agent a(o, rng);
+        time_point now = t0;
+        const auto first = sent<negotiate>(a.start(now));
+        ASSERT_EQ(first.size(), 1u);
+        now += 10ms;
+        // 16 slots played at 1.5 s each: 24 s gone when the first run ends (less than the
+        // flows as scheduled, so no overhead per slot); 8 rerun slots in the 18 s left.
+        const auto run = play_run(a, now, a.receive(now, wire::encode_message(a_grant())), 0.1,
+                                  first[0].schedule);
+        const auto rerun = sent<negotiate>(run.last);
+        ASSERT_EQ(rerun.size(), 1u);
+        ASSERT_EQ(rerun[0].schedule.size(), 8u);
+        for (const auto& f : rerun[0].schedule) {
+            if (budget_ms == 0)
+                EXPECT_EQ(f.duration_ms, 2500u);
+            else // (42 s - 24.0 .. 24.3 s) / 8, the collect's exchange included
+                EXPECT_TRUE(f.duration_ms > 2200 && f.duration_ms <= 2250) << f.duration_ms;
         }
     }
 }
