@@ -223,7 +223,7 @@ std::chrono::milliseconds rerun_flow_duration(const schedule_params& params,
         return full;
     const auto n = static_cast<milliseconds::rep>(slots);
     const milliseconds left =
-        params.time_budget - elapsed - n * std::max(per_slot, milliseconds{0});
+        params.time_budget - elapsed - rerun_reserve - n * std::max(per_slot, milliseconds{0});
     const milliseconds fits = left / n;
     if (fits >= full)
         return full;

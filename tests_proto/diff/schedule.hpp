@@ -216,6 +216,9 @@ fitted_confirmation fit_confirmation(std::span<const comparison_key> which,
 // crosses is not confirmed (tests/emu delayed_10mb_pct with 2 s flows: none), which is why only
 // a rerun that would pass the budget is shortened.
 inline constexpr std::chrono::milliseconds min_rerun_flow_duration{2000};
+// Kept free for the rerun's negotiation, collect and the report: without it, tests/emu
+// cross_throttle reruns fitted to 60 s ended at 59.9-60.3 s.
+inline constexpr std::chrono::milliseconds rerun_reserve{1000};
 std::chrono::milliseconds rerun_flow_duration(const schedule_params& params,
                                               std::chrono::milliseconds elapsed,
                                               std::chrono::milliseconds per_slot,
