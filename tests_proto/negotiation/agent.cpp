@@ -110,7 +110,6 @@ agent_effects agent::start(time_point now) {
     if (m_phase != phase::idle)
         return out;
     m_last_heard = now;
-    m_started = now;
     m_next_ping = now + m_options.keepalive;
     m_data.pairing = m_options.schedule.pairing;
     negotiate_run(now, diff::make_schedule(m_options.schedule, m_random), out);
@@ -200,6 +199,8 @@ void agent::on_grant(time_point now, const grant& g, agent_effects& out) {
     }
     m_grant = g;
     m_phase = phase::running;
+    if (m_run == 0)
+        m_started = now; // the time budget counts the test, not its wait in the provider's queue
     out.push_back(
         run_started{m_run, m_schedule.size(), m_slots.size(), diff::transfer_time(m_schedule)});
     start_slot(now, out);

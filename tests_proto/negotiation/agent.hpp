@@ -239,7 +239,7 @@ private:
     std::vector<std::uint16_t> m_pending; // flows of the current slot not yet reported
     std::vector<flow_measurement> m_mine; // the current run's, as reported
     grant m_grant;
-    time_point m_started{};
+    time_point m_started{}; // the first run's grant: the test's own time begins
     std::chrono::milliseconds m_slot_overhead{0}; // of the first run (rerun_schedule)
     time_point m_queue_deadline{};
     time_point m_slot_deadline{};
