@@ -5,6 +5,9 @@
 #include <map>
 #include <optional>
 
+#include "tests_proto/analysis/rules.hpp"
+#include "tests_proto/analysis/statistics.hpp"
+
 namespace glasnode::proto::diff {
 namespace {
 
@@ -197,19 +200,14 @@ std::vector<flow_spec> make_confirmation(std::span<const comparison_key> which,
 std::optional<double> steady_fraction(std::span<const std::uint64_t> samples) {
     if (samples.size() < steady_min_samples)
         return std::nullopt;
-    std::vector<std::uint64_t> body(
+    const std::vector<double> body(
         samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 10), samples.end() - 1);
-    std::vector<std::uint64_t> sorted = body;
-    const std::size_t at =
-        static_cast<std::size_t>(0.9 * static_cast<double>(sorted.size() - 1) + 0.5);
-    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(at),
-                     sorted.end());
-    const double peak = static_cast<double>(sorted[at]);
+    // The peak as the peak rule takes it (verdict.cpp).
+    const double peak = quantile(body, analysis_settings{}.peak_quantile);
     if (peak <= 0)
         return std::nullopt;
-    const auto steady = std::count_if(body.begin(), body.end(), [&](std::uint64_t x) {
-        return static_cast<double>(x) >= steady_peak_share * peak;
-    });
+    const auto steady = std::count_if(body.begin(), body.end(),
+                                      [&](double x) { return x >= steady_peak_share * peak; });
     return static_cast<double>(steady) / static_cast<double>(body.size());
 }
 

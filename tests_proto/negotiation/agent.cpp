@@ -128,10 +128,13 @@ void agent::fail(error why, agent_effects& out) {
     out.push_back(test_failed{std::move(why)});
 }
 
+bool agent::paired_from_the_start() const noexcept {
+    return m_options.schedule.pairing == diff::direction_pairing::together ||
+           (m_run > 0 && m_data.directions_together);
+}
+
 void agent::negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out) {
-    // Paired from the start when asked to, and a rerun like the first run once it paired.
-    if (m_options.schedule.pairing == diff::direction_pairing::together ||
-        (m_run > 0 && m_data.directions_together)) {
+    if (paired_from_the_start()) {
         if (diff::join_directions(schedule, 0) > 0)
             m_data.directions_together = true;
     }
@@ -466,10 +469,9 @@ std::vector<flow_spec> agent::rerun_schedule(time_point now,
                                              std::span<const diff::comparison_key> controls_only) {
     auto schedule =
         diff::make_confirmation(which, m_options.schedule, m_random, 0, 0, controls_only);
-    // As negotiate_run will run it: paired like the first run.
+    // As negotiate_run will run it.
     auto joined = schedule;
-    if (m_options.schedule.pairing == diff::direction_pairing::together ||
-        m_data.directions_together)
+    if (paired_from_the_start())
         diff::join_directions(joined, 0);
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - m_started);
     const auto d = diff::rerun_flow_duration(m_options.schedule, elapsed, m_slot_overhead,

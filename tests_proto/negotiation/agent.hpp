@@ -197,6 +197,9 @@ private:
     bool live() const noexcept;
     void expire(time_point now, agent_effects& out);
     void fail(error why, agent_effects& out);
+    // Whether the current run's directions are paired from its first slot: when asked to, and a
+    // rerun like the first run once that paired.
+    bool paired_from_the_start() const noexcept;
     void negotiate_run(time_point now, std::vector<flow_spec> schedule, agent_effects& out);
     void on_grant(time_point now, const grant& g, agent_effects& out);
     void start_slot(time_point now, agent_effects& out);
